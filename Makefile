@@ -1,0 +1,51 @@
+# ironbridge — the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck contracts unit bench browser clean help
+
+help:
+	@echo "make demo   - create .venv, install, start the platform with simulated fleets (console on http://127.0.0.1:8080)"
+	@echo "make test   - create .venv, install, run lint, type-check, import contracts and all tests"
+	@echo "make bench  - run the benchmarks in bench/ (reads ../shared/datasets where needed)"
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ironbridge demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+# Headless Chromium for the console's end-to-end tests (Debian package, never a download
+# of Playwright's own browser). Installed when missing and we may use apt (root).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium; browser tests will skip (or fail under CI=true)"; \
+	  else echo "chromium missing: install it with 'apt-get install chromium' to run browser tests"; fi; \
+	fi
+
+test: $(STAMP) browser lint typecheck contracts
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

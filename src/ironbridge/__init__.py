@@ -1,0 +1,4 @@
+"""ironbridge: an open-source industrial internet platform."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

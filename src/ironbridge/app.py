@@ -1,0 +1,1 @@
+"""Composition root: builds the platform from settings and runs it."""

