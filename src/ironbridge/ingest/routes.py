@@ -1,0 +1,67 @@
+"""A cache of device routes in front of the registry (ingest must not query it per message)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from ironbridge.model import NotFound
+from ironbridge.store import DeviceRoute
+
+
+class RouteCache:
+    """Device id -> :class:`DeviceRoute`, refreshed after ``ttl_s`` or on invalidation.
+
+    Unknown devices are cached too (as ``None``) for a shorter time, so a flood from an
+    unregistered id costs one registry lookup per ``negative_ttl_s``.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], DeviceRoute],
+        *,
+        ttl_s: float = 60.0,
+        negative_ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl = ttl_s
+        self._negative_ttl = negative_ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, DeviceRoute | None]] = {}
+
+    def cached(self, device_id: str) -> tuple[bool, DeviceRoute | None]:
+        """Return (hit, route) without touching the registry."""
+        entry = self._entries.get(device_id)
+        if entry is None or entry[0] < self._clock():
+            return False, None
+        return True, entry[1]
+
+    def get(self, device_id: str) -> DeviceRoute | None:
+        """Return the route of a device, or ``None`` if it is not registered."""
+        hit, route = self.cached(device_id)
+        if hit:
+            return route
+        try:
+            route = self._lookup(device_id)
+            expires = self._clock() + self._ttl
+        except NotFound:
+            route = None
+            expires = self._clock() + self._negative_ttl
+        self._entries[device_id] = (expires, route)
+        return route
+
+    async def aget(self, device_id: str) -> DeviceRoute | None:
+        """Like :meth:`get`, with the registry lookup off the event loop."""
+        hit, route = self.cached(device_id)
+        if hit:
+            return route
+        return await asyncio.to_thread(self.get, device_id)
+
+    def invalidate(self, device_id: str | None = None) -> None:
+        """Forget one device's route (or all routes)."""
+        if device_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(device_id, None)

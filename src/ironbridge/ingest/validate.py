@@ -1,0 +1,130 @@
+"""Validation of decoded telemetry against a device's assets and their asset types.
+
+Shared by the HTTP endpoint (which answers 4xx with the field and reason) and the ingest
+worker (which dead-letters the message with the same reason). A message is accepted or
+rejected whole, so a device never has to guess which of its points were kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ironbridge.codec import Samples
+from ironbridge.model import (
+    MAX_FUTURE_SKEW_US,
+    MIN_DEVICE_TS_US,
+    US_PER_MS,
+    DType,
+    InvalidInput,
+    Measurement,
+)
+from ironbridge.store import DeviceRoute, PointBatch
+
+_NUMERIC = frozenset({int, float})
+
+
+def _column(values: list[Any], m: Measurement, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (float64 values, index of present rows or None if all present)."""
+    kinds = set(map(type, values))
+    keep: np.ndarray | None = None
+    if type(None) in kinds:
+        idx = [i for i, v in enumerate(values) if v is not None]
+        keep = np.asarray(idx, dtype=np.int64)
+        values = [values[i] for i in idx]
+        kinds.discard(type(None))
+    if kinds - _NUMERIC - {bool}:
+        for i, v in enumerate(values):
+            if type(v) not in _NUMERIC and type(v) is not bool:
+                row = int(keep[i]) if keep is not None else i
+                raise InvalidInput(
+                    f"{where}[{row}]" if len(values) > 1 or keep is not None else where,
+                    f"expected {m.dtype.value}, got {type(v).__name__} {v!r:.40}",
+                )
+    if bool in kinds and m.dtype is not DType.BOOL:
+        raise InvalidInput(where, f"expected {m.dtype.value}, got a boolean")
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except OverflowError as exc:
+        raise InvalidInput(where, "number out of range for float64") from exc
+    bad = ~np.isfinite(arr)
+    reason = "must be a finite number"
+    if not bad.any():
+        if m.dtype is DType.BOOL:
+            bad = (arr != 0.0) & (arr != 1.0)
+            reason = "expected a boolean (true/false or 0/1)"
+        elif m.dtype is DType.INT:
+            bad = arr != np.floor(arr)
+            reason = "expected an integer"
+    if not bad.any() and m.min is not None:
+        bad = arr < m.min
+        reason = f"below the valid range [{m.min}, {m.max}]"
+    if not bad.any() and m.max is not None:
+        bad = arr > m.max
+        reason = f"above the valid range [{m.min}, {m.max}]"
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = int(keep[i]) if keep is not None else i
+        field = f"{where}[{row}]" if arr.shape[0] > 1 or keep is not None else where
+        raise InvalidInput(field, f"{arr[i]!r} {reason}")
+    return arr, keep
+
+
+def to_points(
+    blocks: Sequence[Samples], route: DeviceRoute, received_us: int, now_us: int
+) -> PointBatch:
+    """Turn decoded sample blocks of one device into a point batch.
+
+    Args:
+        blocks: decoded payload.
+        route: the device's assets, their types and series ids.
+        received_us: receive time, stamped on samples that carry no timestamp.
+        now_us: the platform's current time (for the future-timestamp check).
+
+    Raises:
+        InvalidInput: unknown asset or measurement, wrong type, out of range, or a
+            timestamp before 2000 or more than a day in the future.
+    """
+    series_parts: list[np.ndarray] = []
+    ts_parts: list[np.ndarray] = []
+    value_parts: list[np.ndarray] = []
+    latest_ok = now_us + MAX_FUTURE_SKEW_US
+    for block in blocks:
+        asset_id = block.asset or route.asset_ids[0]
+        series_map = route.series.get(asset_id)
+        if series_map is None:
+            field = block.where.rsplit("values", 1)[0] + "asset"
+            raise InvalidInput(field, f"asset {asset_id!r} is not bound to this device")
+        asset_type = route.types[asset_id]
+        ts = np.asarray(
+            [received_us if t is None else t * US_PER_MS for t in block.ts_ms], dtype=np.int64
+        )
+        bad_ts = (ts < MIN_DEVICE_TS_US) | (ts > latest_ok)
+        if bad_ts.any():
+            i = int(np.flatnonzero(bad_ts)[0])
+            base = block.where.rsplit("values", 1)[0]
+            field = f"{base}ts[{i}]" if ts.shape[0] > 1 else f"{base}ts"
+            too_old = ts[i] < MIN_DEVICE_TS_US
+            why = "before 2000-01-01" if too_old else "more than 24 h in the future"
+            raise InvalidInput(field, f"timestamp {int(ts[i]) // US_PER_MS} ms is {why}")
+        for name, column in block.values.items():
+            where = f"{block.where}.{name}" if block.where else name
+            measurement = asset_type.measurement(name)
+            if measurement is None:
+                raise InvalidInput(where, f"unknown measurement for asset type {asset_type.name!r}")
+            series_id = series_map.get(name)
+            if series_id is None:
+                raise InvalidInput(where, "measurement has no series yet (asset type changed?)")
+            values, keep = _column(column, measurement, where)
+            if values.shape[0] == 0:
+                continue
+            series_parts.append(np.full(values.shape[0], series_id, dtype=np.int64))
+            ts_parts.append(ts if keep is None else ts[keep])
+            value_parts.append(values)
+    if not series_parts:
+        return PointBatch.empty()
+    return PointBatch(
+        np.concatenate(series_parts), np.concatenate(ts_parts), np.concatenate(value_parts)
+    )

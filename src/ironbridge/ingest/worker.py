@@ -1,0 +1,263 @@
+"""The ingest worker: raw device messages in, validated columnar points committed out.
+
+Per batch: fetch from the durable consumer, decode and validate every message,
+dead-letter the rejects (with their reason), commit the accepted points together with
+the highest stream sequence of the batch (one store transaction), publish the
+normalised batch for rules and live views, then acknowledge. A message at or below the
+committed sequence was already applied before a crash or restart: it is acknowledged
+without being stored again, so redelivery never doubles a point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from ironbridge.codec import decode_telemetry
+from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
+from ironbridge.ingest.routes import RouteCache
+from ironbridge.ingest.validate import to_points
+from ironbridge.model import InvalidInput, now_us
+from ironbridge.store import Checkpoint, PointBatch, TelemetryStore
+
+_LOGGER = logging.getLogger(__name__)
+
+#: subject prefix of normalised point batches (Arrow IPC: series, ts, value)
+NORMALISED_SUBJECT = "ib.norm.points"
+#: subject prefix of dead letters: ``ib.dead.<device-id>``
+DEAD_LETTER_PREFIX = "ib.dead"
+#: NATS' default max payload is 1 MiB; keep each normalised message well below it.
+_NORM_CHUNK_POINTS = 30_000
+
+
+def device_of(subject: str) -> str:
+    """Return the device id of a ``ib.v1.<device>.<kind>`` subject (``""`` if malformed)."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) >= 4 and parts[0] == "ib" and parts[1] == "v1" else ""
+
+
+def received_us(msg: InboundMessage) -> int:
+    """When the platform received a message: the HTTP endpoint's stamp, else the stream's."""
+    headers = msg.headers
+    stamp = headers.get("Ib-Received-Us") if headers else None
+    return int(stamp) if stamp and stamp.isdigit() else msg.timestamp_us
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters of one worker, for the terminal, metrics and the API."""
+
+    messages: int = 0
+    points: int = 0
+    rejected: int = 0
+    skipped_redelivered: int = 0
+    batches: int = 0
+    last_commit_s: float = 0.0
+    _window: list[tuple[float, int]] = field(default_factory=list)
+
+    def record(self, points: int) -> None:
+        """Note a commit of ``points`` points (for the rate)."""
+        t = time.monotonic()
+        self._window.append((t, self.points))
+        while self._window and self._window[0][0] < t - 5.0:
+            self._window.pop(0)
+
+    def rate(self) -> float:
+        """Points per second over the last few seconds."""
+        if len(self._window) < 2:
+            return 0.0
+        (t0, p0), (t1, p1) = self._window[0], self._window[-1]
+        return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def batch_to_ipc(batch: PointBatch) -> bytes:
+    """Serialise a point batch as an Arrow IPC stream (series, ts, value)."""
+    table = pa.table(
+        {
+            "series": pa.array(batch.series, pa.int64()),
+            "ts": pa.array(batch.ts, pa.int64()),
+            "value": pa.array(batch.value, pa.float64()),
+        }
+    )
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def ipc_to_batch(payload: bytes) -> PointBatch:
+    """Inverse of :func:`batch_to_ipc`."""
+    table = pa.ipc.open_stream(payload).read_all()
+    return PointBatch(
+        table["series"].to_numpy().astype(np.int64, copy=False),
+        table["ts"].to_numpy().astype(np.int64, copy=False),
+        table["value"].to_numpy().astype(np.float64, copy=False),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """Why one message was dead-lettered."""
+
+    message: InboundMessage
+    device_id: str
+    field: str
+    reason: str
+
+
+class IngestWorker:
+    """Consumes raw telemetry and commits it to the telemetry store exactly once."""
+
+    def __init__(
+        self,
+        *,
+        source: MessageSource,
+        publisher: Publisher,
+        store: TelemetryStore,
+        routes: RouteCache,
+        consumer: str = "ingest",
+        fetch_batch: int = 2000,
+        fetch_timeout_s: float = 0.25,
+        publish_normalised: bool = True,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        self._source = source
+        self._publisher = publisher
+        self._store = store
+        self._routes = routes
+        self._consumer = consumer
+        self._fetch_batch = fetch_batch
+        self._fetch_timeout = fetch_timeout_s
+        self._publish_normalised = publish_normalised
+        self._clock = clock
+        # DuckDB is single-writer: every append runs on this one thread.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ib-store-writer")
+        self._applied = -1
+        self.stats = IngestStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until ``stop`` is set, then finish the batch in hand."""
+        loop = asyncio.get_running_loop()
+        self._applied = await loop.run_in_executor(
+            self._writer, self._store.checkpoint, self._consumer
+        )
+        _LOGGER.info("ingest worker %s starting after sequence %s", self._consumer, self._applied)
+        pending: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                msgs = await self._source.fetch(self._fetch_batch, self._fetch_timeout)
+                if not msgs:
+                    continue
+                prepared = await self._prepare(msgs)
+                # One commit in flight at a time: decode the next batch while the store
+                # writes this one; commits stay in sequence order on the writer thread.
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(self._commit(*prepared), name="ingest-commit")
+            if pending is not None:
+                await pending
+        finally:
+            self._writer.shutdown(wait=True)
+
+    async def process(self, msgs: Sequence[InboundMessage]) -> None:
+        """Process one batch to the end (validate, commit, publish, ack)."""
+        if self._applied < 0:
+            loop = asyncio.get_running_loop()
+            self._applied = await loop.run_in_executor(
+                self._writer, self._store.checkpoint, self._consumer
+            )
+        await self._commit(*(await self._prepare(msgs)))
+
+    async def _prepare(
+        self, msgs: Sequence[InboundMessage]
+    ) -> tuple[Sequence[InboundMessage], PointBatch, list[Rejection], int]:
+        now = self._clock()
+        parts: list[PointBatch] = []
+        rejections: list[Rejection] = []
+        max_seq = 0
+        for msg in msgs:
+            seq = msg.stream_seq
+            if seq <= self._applied:
+                self.stats.skipped_redelivered += 1
+                continue
+            max_seq = max(max_seq, seq)
+            device_id = device_of(msg.subject)
+            route = await self._routes.aget(device_id) if device_id else None
+            if route is None:
+                rejections.append(
+                    Rejection(
+                        message=msg,
+                        device_id=device_id or "unknown",
+                        field="device",
+                        reason=f"unknown device {device_id!r}",
+                    )
+                )
+                continue
+            try:
+                points = to_points(decode_telemetry(msg.data), route, received_us(msg), now)
+            except InvalidInput as exc:
+                rejections.append(
+                    Rejection(message=msg, device_id=device_id, field=exc.field, reason=exc.reason)
+                )
+                continue
+            parts.append(points)
+        return msgs, PointBatch.concat(parts), rejections, max_seq
+
+    async def _commit(
+        self,
+        msgs: Sequence[InboundMessage],
+        batch: PointBatch,
+        rejections: list[Rejection],
+        max_seq: int,
+    ) -> None:
+        # Dead letters first: once the checkpoint passes their sequence they would not
+        # be seen again. Their msg id makes a republish after a crash a no-op.
+        for r in rejections:
+            await self._publisher.publish(
+                f"{DEAD_LETTER_PREFIX}.{r.device_id}",
+                r.message.data,
+                headers={
+                    "Ib-Field": r.field,
+                    "Ib-Reason": r.reason,
+                    "Ib-Subject": r.message.subject,
+                    "Ib-Seq": str(r.message.stream_seq),
+                    "Ib-Received-Us": str(received_us(r.message)),
+                },
+                msg_id=f"dl-{r.message.stream_seq}",
+            )
+        if max_seq > self._applied:
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                self._writer,
+                lambda: self._store.append(
+                    batch, (), Checkpoint(consumer=self._consumer, seq=max_seq)
+                ),
+            )
+            self.stats.last_commit_s = time.perf_counter() - started
+            self._applied = max_seq
+            self.stats.batches += 1
+            self.stats.points += len(batch)
+            self.stats.messages += len(msgs)
+            self.stats.rejected += len(rejections)
+            self.stats.record(len(batch))
+            if self._publish_normalised and len(batch):
+                await self._publish_batch(batch, max_seq)
+        await self._source.ack_all(msgs)
+
+    async def _publish_batch(self, batch: PointBatch, max_seq: int) -> None:
+        n = len(batch)
+        for i, start in enumerate(range(0, n, _NORM_CHUNK_POINTS)):
+            end = min(n, start + _NORM_CHUNK_POINTS)
+            chunk = PointBatch(batch.series[start:end], batch.ts[start:end], batch.value[start:end])
+            await self._publisher.publish(
+                NORMALISED_SUBJECT, batch_to_ipc(chunk), msg_id=f"norm-{max_seq}-{i}"
+            )
