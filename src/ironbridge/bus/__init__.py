@@ -1,1 +1,66 @@
-"""bus package."""
+"""The message backbone: the embedded nats-server and a typed JetStream wrapper."""
+
+from ironbridge.bus.jetstream import (
+    Bus,
+    ConsumerStats,
+    PubAck,
+    PullConsumer,
+    RawMessage,
+    StreamSpec,
+    StreamStats,
+    default_streams,
+)
+from ironbridge.bus.natsconf import (
+    INTERNAL_USER,
+    DeviceCredentialLike,
+    ServerOptions,
+    check_bcrypt_hash,
+    render_config,
+)
+from ironbridge.bus.server import EmbeddedNatsServer, find_nats_server
+from ironbridge.bus.subjects import (
+    DEAD_SUBJECTS,
+    NORM_SUBJECTS,
+    RAW_SUBJECTS,
+    STREAM_DEAD,
+    STREAM_NORM,
+    STREAM_RAW,
+    dead_subject,
+    device_id_from_subject,
+    device_subjects,
+    events_subject,
+    norm_subject,
+    telemetry_subject,
+    telemetry_topic,
+)
+
+__all__ = [
+    "DEAD_SUBJECTS",
+    "INTERNAL_USER",
+    "NORM_SUBJECTS",
+    "RAW_SUBJECTS",
+    "STREAM_DEAD",
+    "STREAM_NORM",
+    "STREAM_RAW",
+    "Bus",
+    "ConsumerStats",
+    "DeviceCredentialLike",
+    "EmbeddedNatsServer",
+    "PubAck",
+    "PullConsumer",
+    "RawMessage",
+    "ServerOptions",
+    "StreamSpec",
+    "StreamStats",
+    "check_bcrypt_hash",
+    "dead_subject",
+    "default_streams",
+    "device_id_from_subject",
+    "device_subjects",
+    "events_subject",
+    "find_nats_server",
+    "norm_subject",
+    "render_config",
+    "telemetry_subject",
+    "telemetry_topic",
+]
