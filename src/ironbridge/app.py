@@ -1,1 +1,300 @@
-"""Composition root: builds the platform from settings and runs it."""
+"""Composition root: builds the platform from settings, runs it, and stops it cleanly.
+
+This is the only module that reads settings, picks adapters and configures logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ironbridge.api import ApiContext, create_app
+from ironbridge.bus import (
+    STREAM_DEAD,
+    STREAM_RAW,
+    Bus,
+    EmbeddedNatsServer,
+    RawMessage,
+)
+from ironbridge.ingest import IngestWorker, RouteCache
+from ironbridge.model import IronbridgeError, PermanentError
+from ironbridge.settings import Settings
+from ironbridge.store.duckdb import DuckDBTelemetryStore
+from ironbridge.store.sql import SqlRegistry, bootstrap_admin, ensure_root
+
+_LOGGER = logging.getLogger(__name__)
+
+INGEST_CONSUMER = "ingest"
+
+
+def configure_logging(level: str) -> None:
+    """Send log records to stderr through rich, once, for the whole process."""
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
+        force=True,
+    )
+    for noisy in ("uvicorn.access", "nats", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _private_file(path: Path, factory: Callable[[], str]) -> str:
+    """Return the content of a 0600 file, creating it with ``factory()`` if missing."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = factory()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _fatal(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """A core task that ends on its own is fatal: log why and stop the platform."""
+    if task.cancelled() or stop.is_set():
+        return
+    exc = task.exception()
+    _LOGGER.critical(
+        "%s stopped unexpectedly: %r; shutting down", task.get_name(), exc, exc_info=exc
+    )
+    stop.set()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the CLI owns Ctrl-C and stops everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformInfo:
+    """Where the running platform can be reached; shown in the terminal."""
+
+    http_url: str
+    mqtt_host: str
+    mqtt_port: int
+    nats_url: str
+    data_dir: Path
+    admin_password: str | None
+
+
+class DeadLetters:
+    """Reads dead letters from their stream for the API."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def newest(self, limit: int) -> Sequence[Mapping[str, Any]]:
+        """Return up to ``limit`` dead letters, newest first."""
+        msgs: Sequence[RawMessage] = await self._bus.read_stream(STREAM_DEAD, "ib.dead.>", limit)
+        out = []
+        for m in reversed(msgs):
+            headers = m.headers or {}
+            out.append(
+                {
+                    "seq": m.stream_seq,
+                    "device_id": m.subject.split(".", 2)[2] if m.subject.count(".") >= 2 else "",
+                    "field": headers.get("Ib-Field", ""),
+                    "reason": headers.get("Ib-Reason", ""),
+                    "subject": headers.get("Ib-Subject", ""),
+                    "received_us": int(headers.get("Ib-Received-Us", "0") or 0),
+                    "payload": m.data,
+                }
+            )
+        return out
+
+
+@dataclass
+class Platform:
+    """The embedded platform: nats-server child, registry, store, ingest, API."""
+
+    settings: Settings
+    registry: SqlRegistry | None = None
+    store: DuckDBTelemetryStore | None = None
+    server: EmbeddedNatsServer | None = None
+    bus: Bus | None = None
+    worker: IngestWorker | None = None
+    routes: RouteCache | None = None
+    info: PlatformInfo | None = None
+    _http: uvicorn.Server | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def running(self, stop: asyncio.Event) -> AsyncIterator[Platform]:
+        """Start everything, yield while it runs, stop everything in reverse order."""
+        s = self.settings
+        data = s.data_dir.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        secret = s.secret_key.get_secret_value() or _private_file(
+            data / "secret.key", lambda: secrets.token_urlsafe(32)
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            registry = SqlRegistry.open(s.registry_database_url)
+            stack.callback(registry.close)
+            self.registry = registry
+            ensure_root(registry)
+            admin_password = bootstrap_admin(
+                registry, password=s.admin_password.get_secret_value() or None
+            )
+
+            store = DuckDBTelemetryStore(data / "telemetry.duckdb")
+            stack.callback(store.close)
+            self.store = store
+
+            if s.nats.embedded:
+                server = EmbeddedNatsServer(
+                    data / "nats",
+                    host=s.nats.host,
+                    port=s.nats.port,
+                    mqtt_port=s.nats.mqtt_port,
+                    monitor_port=s.nats.monitor_port,
+                    server_path=s.nats.server_path,
+                    devices=registry.device_credentials(),
+                )
+                await server.start()
+                stack.push_async_callback(server.stop)
+                self.server = server
+                urls, user, password = (
+                    server.client_url,
+                    server.internal_user,
+                    server.internal_password,
+                )
+                mqtt_host, mqtt_port = server.mqtt_host, server.mqtt_port
+            else:
+                urls, user = s.nats.url, s.nats.user
+                password = s.nats.password.get_secret_value()
+                mqtt_host, mqtt_port = s.nats.host, s.nats.mqtt_port
+
+            bus = await stack.enter_async_context(
+                Bus.connect(urls, user=user, password=password, name="ironbridge")
+            )
+            self.bus = bus
+            await bus.ensure_streams(replicas=s.nats.replicas)
+            # Embedded mode has one ingest writer: everything at or below its committed
+            # sequence is stored, so its consumer restarts right after it (see
+            # Bus.pull_consumer). Cluster mode partitions the stream per writer.
+            applied = await asyncio.to_thread(store.checkpoint, INGEST_CONSUMER)
+            consumer = await bus.pull_consumer(
+                STREAM_RAW,
+                INGEST_CONSUMER,
+                filter_subject="ib.v1.*.telemetry",
+                max_ack_pending=s.ingest.max_ack_pending,
+                start_seq=applied + 1,
+            )
+            routes = RouteCache(registry.device_route)
+            self.routes = routes
+            worker = IngestWorker(
+                source=consumer,
+                publisher=bus,
+                store=store,
+                routes=routes,
+                consumer=INGEST_CONSUMER,
+                fetch_batch=s.ingest.fetch_batch,
+                fetch_timeout_s=s.ingest.fetch_timeout_s,
+            )
+            self.worker = worker
+
+            async def devices_changed() -> None:
+                if self.server is not None:
+                    creds = await asyncio.to_thread(registry.device_credentials)
+                    await self.server.set_devices(creds)
+
+            async def ingest_stats() -> Mapping[str, Any]:
+                return await self.ingest_stats()
+
+            http_url = f"http://{s.http_host}:{s.http_port}"
+            ctx = ApiContext(
+                registry=registry,
+                store=store,
+                publisher=bus,
+                routes=routes,
+                secret_key=secret.encode(),
+                dead_letters=DeadLetters(bus),
+                on_devices_changed=devices_changed,
+                ingest_stats=ingest_stats,
+                mqtt_host=mqtt_host,
+                mqtt_port=mqtt_port,
+                public_url=http_url,
+            )
+            config = uvicorn.Config(
+                create_app(ctx),
+                host=s.http_host,
+                port=s.http_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+            http = _QuietServer(config)
+            self._http = http
+
+            worker_task = asyncio.create_task(worker.run(stop), name="ingest-worker")
+            worker_task.add_done_callback(lambda t: _fatal(t, stop))
+            http_task = asyncio.create_task(http.serve(), name="http-api")
+            while not http.started:
+                if http_task.done():
+                    http_task.result()
+                    raise PermanentError(f"the HTTP API did not start on {http_url}")
+                await asyncio.sleep(0.05)
+            self.info = PlatformInfo(
+                http_url=http_url,
+                mqtt_host=mqtt_host,
+                mqtt_port=mqtt_port,
+                nats_url=urls,
+                data_dir=data,
+                admin_password=admin_password,
+            )
+            try:
+                yield self
+            finally:
+                stop.set()
+                http.should_exit = True
+                await asyncio.gather(worker_task, http_task, return_exceptions=True)
+
+    async def ingest_stats(self) -> dict[str, Any]:
+        """Rates and totals of the ingest worker and the raw stream's backlog."""
+        out: dict[str, Any] = {}
+        if self.worker is not None:
+            st = self.worker.stats
+            out.update(
+                points_per_s=round(st.rate(), 1),
+                points=st.points,
+                messages=st.messages,
+                rejected=st.rejected,
+                batches=st.batches,
+                last_commit_ms=round(st.last_commit_s * 1000, 2),
+            )
+        if self.bus is not None:
+            with contextlib.suppress(IronbridgeError):
+                info = await self.bus.consumer_info(STREAM_RAW, INGEST_CONSUMER)
+                out["backlog"] = info.num_pending
+                out["unacked"] = info.num_ack_pending
+        return out
+
+
+async def run_until_stopped(
+    settings: Settings,
+    stop: asyncio.Event,
+    on_ready: Callable[[Platform], Awaitable[None]] | None = None,
+) -> None:
+    """Run the platform until ``stop`` is set (Ctrl-C handling is the caller's)."""
+    platform = Platform(settings)
+    async with platform.running(stop):
+        if on_ready is not None:
+            await on_ready(platform)
+        await stop.wait()

@@ -1,5 +1,311 @@
-"""The ``ironbridge`` command line."""
+"""The ``ironbridge`` command line: up, demo, sim, admin, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ironbridge import __version__
+from ironbridge.settings import Settings
+
+console = Console()
+app = typer.Typer(
+    name="ironbridge",
+    help="ironbridge: an open-source industrial internet platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sim_app = typer.Typer(help="Simulators that speak the real protocols to any endpoint.")
+admin_app = typer.Typer(help="Administration: users, API keys, import and export.")
+bench_app = typer.Typer(help="Benchmarks a user can run on their own copy of public data.")
+app.add_typer(sim_app, name="sim")
+app.add_typer(admin_app, name="admin")
+app.add_typer(bench_app, name="bench")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (DuckDB, SQLite, JetStream).")
+]
+HttpPort = Annotated[int | None, typer.Option("--http-port", help="Port of the API and console.")]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default ironbridge.toml).")
+]
+
+
+def load_settings(
+    config: Path | None = None,
+    data_dir: Path | None = None,
+    http_port: int | None = None,
+    **kw: Any,
+) -> Settings:
+    """Build settings from environment, TOML file and command-line overrides."""
+    overrides: dict[str, Any] = {k: v for k, v in kw.items() if v is not None}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if http_port is not None:
+        overrides["http_port"] = http_port
+    if config is not None:
+        if not config.exists():
+            raise typer.BadParameter(f"no such settings file: {config}", param_hint="--config")
+        Settings.model_config["toml_file"] = str(config)
+    return Settings(**overrides)
+
+
+def _run(main: Any) -> None:
+    """Run a coroutine factory ``main(stop)`` with Ctrl-C / SIGTERM setting ``stop``."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    from ironbridge.model import IronbridgeError
+
+    try:
+        asyncio.run(runner())
+    except IronbridgeError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"ironbridge {__version__}")
+
+
+@app.command()
+def up(config: ConfigFile = None, data_dir: DataDir = None, http_port: HttpPort = None) -> None:
+    """Start the platform in embedded mode (one process plus its nats-server child)."""
+    from ironbridge.app import configure_logging, run_until_stopped
+    from ironbridge.terminal import show_running
+
+    settings = load_settings(config, data_dir, http_port)
+    configure_logging(settings.log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        async def ready(platform: Any) -> None:
+            asyncio.create_task(show_running(console, platform, stop), name="terminal")
+
+        await run_until_stopped(settings, stop, ready)
+
+    _run(main)
+    console.print("ironbridge stopped.")
+
+
+@app.command()
+def demo(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    http_port: HttpPort = None,
+    trucks: Annotated[int, typer.Option(min=0)] = 200,
+    excavators: Annotated[int, typer.Option(min=0)] = 50,
+    gensets: Annotated[int, typer.Option(min=0)] = 20,
+    faults: Annotated[bool, typer.Option(help="Inject faults into some machines.")] = True,
+) -> None:
+    """Start the platform with a simulated fleet connected over real MQTT."""
+    from ironbridge.app import configure_logging, run_until_stopped
+    from ironbridge.terminal import show_running
+    from ironbridge.demo import start_demo_fleet
+
+    settings = load_settings(config, data_dir, http_port, dev=True)
+    configure_logging(settings.log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        async def ready(platform: Any) -> None:
+            fleet = await start_demo_fleet(
+                platform, trucks=trucks, excavators=excavators, gensets=gensets, faults=faults
+            )
+            asyncio.create_task(show_running(console, platform, stop, fleet), name="terminal")
+
+        await run_until_stopped(settings, stop, ready)
+
+    _run(main)
+    console.print("ironbridge demo stopped.")
+
+
+@sim_app.command("fleet")
+def sim_fleet(
+    api: Annotated[str, typer.Option(help="Platform API URL (provisions the devices).")] = (
+        "http://127.0.0.1:8080"
+    ),
+    username: Annotated[str, typer.Option(help="User that may create assets and devices.")] = (
+        "admin"
+    ),
+    password: Annotated[
+        str, typer.Option(envvar="IRONBRIDGE_PASSWORD", prompt=True, hide_input=True)
+    ] = "",
+    mqtt: Annotated[str, typer.Option(help="MQTT endpoint host:port.")] = "127.0.0.1:11883",
+    trucks: Annotated[int, typer.Option(min=0)] = 200,
+    excavators: Annotated[int, typer.Option(min=0)] = 50,
+    gensets: Annotated[int, typer.Option(min=0)] = 20,
+    prefix: Annotated[str, typer.Option(help="Prefix of device and asset ids.")] = "",
+    seed: int = 1,
+) -> None:
+    """Run the fleet simulator alone against any ironbridge endpoint."""
+    from ironbridge.demo import run_standalone_fleet
+
+    host, _, port = mqtt.rpartition(":")
+    _run(
+        lambda stop: run_standalone_fleet(
+            console,
+            stop,
+            api=api,
+            username=username,
+            password=password,
+            mqtt_host=host or "127.0.0.1",
+            mqtt_port=int(port),
+            trucks=trucks,
+            excavators=excavators,
+            gensets=gensets,
+            prefix=prefix,
+            seed=seed,
+        )
+    )
+
+
+def _registry(config: Path | None, data_dir: Path | None) -> Any:
+    from ironbridge.store.sql import SqlRegistry
+
+    settings = load_settings(config, data_dir)
+    return SqlRegistry.open(settings.registry_database_url)
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator or viewer")] = "viewer",
+    tenant: Annotated[str, typer.Option(help="Tenant id")] = "root",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user."""
+    from ironbridge.model import IronbridgeError, Role
+
+    registry = _registry(config, data_dir)
+    try:
+        user = registry.create_user(None, tenant, username, password, Role(role))
+    except (IronbridgeError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        registry.close()
+    console.print(f"created user {user.username} ({user.role}) in tenant {user.tenant_id}")
+
+
+@admin_app.command("set-password")
+def admin_set_password(
+    username: str,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set a user's password (for example a lost admin password)."""
+    from ironbridge.model import IronbridgeError
+
+    registry = _registry(config, data_dir)
+    try:
+        registry.reset_password(username, password)
+    except IronbridgeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        registry.close()
+    console.print(f"password of {username} changed")
+
+
+@admin_app.command("export")
+def admin_export(
+    output: Annotated[Path, typer.Argument(help="YAML file to write ('-' for stdout)")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export asset types and assets as YAML."""
+    from ironbridge.store.sql import export_yaml
+
+    registry = _registry(config, data_dir)
+    try:
+        text = export_yaml(registry, None)
+    finally:
+        registry.close()
+    if str(output) == "-":
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+@admin_app.command("import")
+def admin_import(
+    source: Annotated[Path, typer.Argument(help="YAML file of asset types and assets")],
+    tenant: Annotated[str, typer.Option(help="Tenant that receives the entities")] = "root",
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import asset types and assets from YAML (errors name the document path)."""
+    from ironbridge.model import IronbridgeError
+    from ironbridge.store.sql import import_yaml
+
+    registry = _registry(config, data_dir)
+    try:
+        report = import_yaml(registry, None, source.read_text(), tenant_id=tenant)
+    except IronbridgeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        registry.close()
+    console.print(str(report))
+
+
+@bench_app.command("cmapss")
+def bench_cmapss(
+    data: Annotated[Path, typer.Option(help="Folder with NASA's train_/test_/RUL_FD00x.txt")],
+    subsets: Annotated[str, typer.Option(help="Comma-separated, e.g. FD001,FD003")] = "FD001",
+) -> None:
+    """Evaluate the RUL model on C-MAPSS with the standard protocol."""
+    from ironbridge.predict.bench import run_cmapss
+
+    run_cmapss(data, [s.strip() for s in subsets.split(",") if s.strip()])
+
+
+@bench_app.command("skab")
+def bench_skab(
+    data: Annotated[Path, typer.Option(help="Folder searched for SKAB CSV files")],
+) -> None:
+    """Evaluate the anomaly model on SKAB with its own protocol."""
+    from ironbridge.predict.bench import run_skab
+
+    run_skab(data)
+
+
+@bench_app.command("nab")
+def bench_nab(
+    data: Annotated[Path, typer.Option(help="NAB root folder (data/, labels/)")],
+) -> None:
+    """Evaluate the anomaly model on NAB's machine temperature series."""
+    from ironbridge.predict.bench import run_nab
+
+    run_nab(data)
 
 
 def main() -> None:
-    """Run the command line."""
+    """Entry point of the ``ironbridge`` script."""
+    with contextlib.suppress(KeyboardInterrupt):
+        app()
+
+
+__all__ = ["Table", "app", "main"]

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     #: signs session tokens; generated into the data directory in dev mode
     secret_key: SecretStr = SecretStr("")
     dev: bool = False
+    #: password of the first admin user, for automated installs; when empty a random
+    #: one-time password is generated and printed on first start
+    admin_password: SecretStr = SecretStr("")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: registry database URL; default: SQLite file in the data directory
     registry_url: str = ""

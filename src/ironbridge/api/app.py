@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from ironbridge import __version__
 from ironbridge.api.context import ApiContext
@@ -23,7 +22,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         summary="Industrial internet platform: connect, store, query, watch, predict, act.",
         docs_url="/docs",
         openapi_url="/api/v1/openapi.json",
-        default_response_class=ORJSONResponse,
     )
     app.state.ctx = ctx
     install_error_handlers(app)

@@ -6,9 +6,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ironbridge.api.responses import FastJSON
 from ironbridge.model import (
     AuthenticationFailed,
     Conflict,
@@ -49,7 +49,7 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
     return body
 
 
-async def _ironbridge_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _ironbridge_error(request: Request, exc: Exception) -> FastJSON:
     assert isinstance(exc, IronbridgeError)
     status = status_of(exc)
     field = exc.field if isinstance(exc, InvalidInput) else None
@@ -57,10 +57,10 @@ async def _ironbridge_error(request: Request, exc: Exception) -> ORJSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
         _LOGGER.warning("%s %s failed: %s", request.method, request.url.path, exc)
-    return ORJSONResponse(error_body(status, message, field), status_code=status, headers=headers)
+    return FastJSON(error_body(status, message, field), status_code=status, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> FastJSON:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
@@ -74,12 +74,12 @@ async def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
         }
         for e in errors
     ]
-    return ORJSONResponse(body, status_code=422)
+    return FastJSON(body, status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _http_error(request: Request, exc: Exception) -> FastJSON:
     assert isinstance(exc, StarletteHTTPException)
-    return ORJSONResponse(
+    return FastJSON(
         error_body(exc.status_code, str(exc.detail)),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),

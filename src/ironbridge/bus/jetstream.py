@@ -566,6 +566,7 @@ class Bus:
         max_ack_pending: int = 20_000,
         ack_wait_s: float = 30.0,
         max_deliver: int = -1,
+        start_seq: int | None = None,
     ) -> PullConsumer:
         """Create (or update) a durable pull consumer with explicit acks and bind to it.
 
@@ -576,17 +577,27 @@ class Bus:
             max_ack_pending: delivered-but-unacked messages before the server pauses.
             ack_wait_s: redeliver a message not acked within this time.
             max_deliver: give up after this many deliveries (-1: never).
+            start_seq: recreate the consumer so that delivery restarts at this stream
+                sequence (a single writer that committed everything below it uses
+                this at start-up: messages delivered to it before a crash then come
+                again at once and in order, rather than after ``ack_wait``).
         """
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=(
+                DeliverPolicy.BY_START_SEQUENCE if start_seq is not None else DeliverPolicy.ALL
+            ),
+            opt_start_seq=start_seq,
             ack_wait=ack_wait_s,
             max_ack_pending=max_ack_pending,
             max_deliver=max_deliver,
             filter_subject=filter_subject,
         )
         with _mapped(f"consumer {stream}/{durable}"):
+            if start_seq is not None:
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await self._js.delete_consumer(stream, durable)
             await self._js.add_consumer(stream, config)
             sub = await self._js.pull_subscribe_bind(
                 durable=durable, stream=stream, pending_msgs_limit=-1, pending_bytes_limit=-1

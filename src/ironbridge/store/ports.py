@@ -94,9 +94,7 @@ class TelemetryStore(Protocol):
         """Latest point of each series: columns series, ts, value (absent series omitted)."""
         ...
 
-    def downsample(
-        self, series: int, start_us: int, end_us: int, max_points: int
-    ) -> pa.Table:
+    def downsample(self, series: int, start_us: int, end_us: int, max_points: int) -> pa.Table:
         """At most ``max_points`` points (ts, value) that draw like the full series (M4)."""
         ...
 
@@ -148,7 +146,8 @@ class Registry(Protocol):
 
     Every read and write that a user triggers takes the caller's :class:`Principal`
     and is confined to the caller's tenant subtree; entities outside it behave as
-    if they did not exist (:class:`NotFound`).
+    if they did not exist (:class:`NotFound`). ``who=None`` is a system call (bootstrap,
+    provisioning by the platform itself) that sees and may change everything.
     """
 
     # -- tenants ---------------------------------------------------------------------
@@ -162,12 +161,14 @@ class Registry(Protocol):
         """Return a tenant visible to ``who`` (``None``: internal, sees everything)."""
         ...
 
-    def list_tenants(self, who: Principal) -> list[Tenant]:
+    def list_tenants(self, who: Principal | None) -> list[Tenant]:
         """Return ``who``'s tenant and all tenants below it."""
         ...
 
     # -- asset types ---------------------------------------------------------------
-    def put_asset_type(self, who: Principal, tenant_id: str, asset_type: AssetType) -> AssetType:
+    def put_asset_type(
+        self, who: Principal | None, tenant_id: str, asset_type: AssetType
+    ) -> AssetType:
         """Create a type, or store a new version of it (version must grow)."""
         ...
 
@@ -175,16 +176,16 @@ class Registry(Protocol):
         """Return the latest version of a visible type."""
         ...
 
-    def list_asset_types(self, who: Principal) -> list[tuple[str, AssetType]]:
+    def list_asset_types(self, who: Principal | None) -> list[tuple[str, AssetType]]:
         """Return (tenant id, latest version) of every visible type."""
         ...
 
-    def delete_asset_type(self, who: Principal, name: str) -> None:
+    def delete_asset_type(self, who: Principal | None, name: str) -> None:
         """Delete a type no asset uses (:class:`Conflict` otherwise)."""
         ...
 
     # -- assets ----------------------------------------------------------------------
-    def create_asset(self, who: Principal, asset: Asset) -> Asset:
+    def create_asset(self, who: Principal | None, asset: Asset) -> Asset:
         """Create an asset (type must exist, attributes valid); creates its series."""
         ...
 
@@ -216,12 +217,12 @@ class Registry(Protocol):
         """Change an asset's name, parent or attributes."""
         ...
 
-    def delete_asset(self, who: Principal, asset_id: str) -> None:
+    def delete_asset(self, who: Principal | None, asset_id: str) -> None:
         """Delete an asset with no children and no bound device (:class:`Conflict`)."""
         ...
 
     # -- devices ---------------------------------------------------------------------
-    def create_device(self, who: Principal, device: Device) -> tuple[Device, str]:
+    def create_device(self, who: Principal | None, device: Device) -> tuple[Device, str]:
         """Create a device bound to visible assets; return it and its new credential."""
         ...
 
@@ -229,19 +230,21 @@ class Registry(Protocol):
         """Return a visible device."""
         ...
 
-    def list_devices(self, who: Principal, *, limit: int = 1000, offset: int = 0) -> list[Device]:
+    def list_devices(
+        self, who: Principal | None, *, limit: int = 1000, offset: int = 0
+    ) -> list[Device]:
         """Return visible devices, ordered by id."""
         ...
 
-    def rotate_device_credential(self, who: Principal, device_id: str) -> str:
+    def rotate_device_credential(self, who: Principal | None, device_id: str) -> str:
         """Issue a new credential (the old one stops working); return it."""
         ...
 
-    def set_device_revoked(self, who: Principal, device_id: str, revoked: bool) -> Device:
+    def set_device_revoked(self, who: Principal | None, device_id: str, revoked: bool) -> Device:
         """Revoke (or reinstate) a device."""
         ...
 
-    def delete_device(self, who: Principal, device_id: str) -> None:
+    def delete_device(self, who: Principal | None, device_id: str) -> None:
         """Delete a device."""
         ...
 
@@ -273,7 +276,7 @@ class Registry(Protocol):
         """Create a user (password hashed with argon2)."""
         ...
 
-    def list_users(self, who: Principal) -> list[User]:
+    def list_users(self, who: Principal | None) -> list[User]:
         """Return users of ``who``'s subtree."""
         ...
 
@@ -285,19 +288,19 @@ class Registry(Protocol):
         """Return the principal of an enabled user (:class:`AuthenticationFailed`)."""
         ...
 
-    def set_password(self, who: Principal, user_id: int, password: str) -> None:
+    def set_password(self, who: Principal | None, user_id: int, password: str) -> None:
         """Change a user's password."""
         ...
 
-    def create_api_key(self, who: Principal, name: str) -> tuple[ApiKey, str]:
+    def create_api_key(self, who: Principal | None, name: str) -> tuple[ApiKey, str]:
         """Create an API key for ``who``; return it and its secret (shown once)."""
         ...
 
-    def list_api_keys(self, who: Principal) -> list[ApiKey]:
+    def list_api_keys(self, who: Principal | None) -> list[ApiKey]:
         """Return ``who``'s API keys."""
         ...
 
-    def revoke_api_key(self, who: Principal, key_id: int) -> None:
+    def revoke_api_key(self, who: Principal | None, key_id: int) -> None:
         """Revoke one of ``who``'s API keys."""
         ...
 

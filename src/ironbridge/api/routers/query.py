@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import numpy as np
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import ORJSONResponse
 
 from ironbridge.api.auth import Ctx, CurrentUser
 from ironbridge.api.context import ApiContext
+from ironbridge.api.responses import FastJSON
 from ironbridge.model import InvalidInput, Principal, SeriesRef, from_datetime, now_us
 from ironbridge.store import Agg
 
@@ -95,6 +95,8 @@ def resolve_series(
     if not ids:
         raise InvalidInput("asset", "name at least one asset (or a type)")
     refs = ctx.registry.series_of(who, ids)
+    for missing in set(ids) - {r.asset_id for r in refs}:
+        ctx.registry.get_asset(who, missing)  # NotFound for an invisible or unknown asset
     if measurements:
         wanted = set(measurements)
         known = {r.measurement for r in refs}
@@ -125,7 +127,7 @@ def _respond(request: Request, table: pa.Table, body: dict[str, Any]) -> Respons
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)
-    return ORJSONResponse(body)
+    return FastJSON(body)
 
 
 def _grouped(

@@ -1,0 +1,5 @@
+"""``python -m ironbridge`` runs the command line."""
+
+from ironbridge.cli import main
+
+main()

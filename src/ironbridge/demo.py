@@ -1,0 +1,234 @@
+"""The demo: provision the simulated fleet in the registry and drive it over real MQTT.
+
+Part of the composition root (it reaches into the running :class:`~ironbridge.app.Platform`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from rich.console import Console
+
+from ironbridge.model import Asset, Conflict, Device, NotFound, check_id
+from ironbridge.sim import (
+    FaultSchedule,
+    FleetPlan,
+    FleetSimulator,
+    SimConfig,
+    builtin_asset_type_texts,
+    load_builtin_asset_types,
+    plan_fleet,
+)
+from ironbridge.store import Registry
+
+if TYPE_CHECKING:
+    from ironbridge.app import Platform
+
+_LOGGER = logging.getLogger(__name__)
+
+CREDENTIALS_FILE = "demo-fleet-credentials.json"
+
+
+class FleetHandle:
+    """A running simulated fleet, with the counters the terminal shows."""
+
+    def __init__(self, simulator: FleetSimulator, task: asyncio.Task[None]) -> None:
+        self.simulator = simulator
+        self.task = task
+
+    def stats(self) -> dict[str, Any]:
+        """Devices, connections and what was sent so far."""
+        s = self.simulator.stats()
+        return {
+            "devices": s.devices,
+            "connected": s.connected,
+            "points": s.points_acked,
+            "point_rate": s.point_rate,
+            "auth_failures": s.auth_failures,
+        }
+
+
+def _load_credentials(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _save_credentials(path: Path, creds: dict[str, str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(creds, fh)
+    tmp.replace(path)
+
+
+def provision_fleet(registry: Registry, plan: FleetPlan, known: dict[str, str]) -> dict[str, str]:
+    """Create the fleet's asset types, assets and devices where missing.
+
+    Args:
+        registry: the registry (system calls: the fleet belongs to the root tenant).
+        plan: the simulated fleet.
+        known: device id -> credential from an earlier run.
+
+    Returns:
+        device id -> credential for every device of the plan.
+    """
+    for asset_type in load_builtin_asset_types():
+        try:
+            current = registry.get_asset_type(None, asset_type.name)
+            if current.version >= asset_type.version:
+                continue
+        except NotFound:
+            pass
+        registry.put_asset_type(None, "root", asset_type)
+    creds: dict[str, str] = {}
+    for sim in plan.devices:
+        try:
+            registry.get_asset(None, sim.asset_id)
+        except NotFound:
+            registry.create_asset(
+                None,
+                Asset(
+                    id=sim.asset_id,
+                    tenant_id="root",
+                    type_name=sim.type_name,
+                    name=sim.attributes.get("vin") or sim.asset_id,
+                    attributes=dict(sim.attributes),
+                ),
+            )
+        try:
+            registry.get_device(None, sim.device_id)
+            exists = True
+        except NotFound:
+            exists = False
+        if exists and sim.device_id in known:
+            creds[sim.device_id] = known[sim.device_id]
+        elif exists:
+            creds[sim.device_id] = registry.rotate_device_credential(None, sim.device_id)
+        else:
+            device = Device(
+                id=sim.device_id, tenant_id="root", asset_ids=(sim.asset_id,), name=sim.asset_id
+            )
+            _, creds[sim.device_id] = registry.create_device(None, device)
+    return creds
+
+
+async def start_demo_fleet(
+    platform: Platform,
+    *,
+    trucks: int,
+    excavators: int,
+    gensets: int,
+    faults: bool = True,
+    seed: int = 1,
+) -> FleetHandle:
+    """Provision and start the simulated fleet against the running platform."""
+    assert platform.registry is not None and platform.info is not None
+    registry = platform.registry
+    plan = plan_fleet(trucks=trucks, excavators=excavators, gensets=gensets, seed=seed)
+    cred_path = platform.info.data_dir / CREDENTIALS_FILE
+    _LOGGER.info("provisioning %d simulated machines", len(plan.devices))
+    creds = await asyncio.to_thread(provision_fleet, registry, plan, _load_credentials(cred_path))
+    await asyncio.to_thread(_save_credentials, cred_path, creds)
+    if platform.server is not None:
+        await platform.server.set_devices(await asyncio.to_thread(registry.device_credentials))
+    schedule = (
+        FaultSchedule.random(plan, max(1, len(plan.devices) // 20), within_s=600, seed=seed)
+        if faults
+        else None
+    )
+    simulator = FleetSimulator(
+        SimConfig(
+            plan=plan,
+            credentials=creds,
+            host=platform.info.mqtt_host,
+            port=platform.info.mqtt_port,
+            seed=seed,
+            faults=schedule,
+        )
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(simulator.run_async(stop), name="demo-fleet")
+    _LOGGER.info("simulated fleet started: %d machines over MQTT", len(plan.devices))
+    return FleetHandle(simulator, task)
+
+
+async def run_standalone_fleet(
+    console: Console,
+    stop: asyncio.Event,
+    *,
+    api: str,
+    username: str,
+    password: str,
+    mqtt_host: str,
+    mqtt_port: int,
+    trucks: int,
+    excavators: int,
+    gensets: int,
+    prefix: str = "",
+    seed: int = 1,
+) -> None:
+    """Provision a fleet through the public REST API, then publish over MQTT until stopped."""
+    if prefix:
+        check_id(prefix + "x", "prefix")
+    plan = plan_fleet(
+        trucks=trucks, excavators=excavators, gensets=gensets, seed=seed, prefix=prefix
+    )
+    async with httpx.AsyncClient(base_url=api, timeout=30.0) as client:
+        r = await client.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        if r.status_code != 200:
+            raise Conflict(f"login to {api} failed: {r.status_code} {r.text}")
+        client.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        for text in builtin_asset_type_texts().values():
+            r = await client.post(
+                "/api/v1/asset-types", content=text, headers={"Content-Type": "text/yaml"}
+            )
+            if r.status_code not in (201, 409):
+                raise Conflict(f"creating an asset type failed: {r.text}")
+        creds: dict[str, str] = {}
+        with console.status(f"provisioning {len(plan.devices)} machines through {api} ..."):
+            for sim in plan.devices:
+                r = await client.post(
+                    "/api/v1/assets",
+                    json={
+                        "id": sim.asset_id,
+                        "type_name": sim.type_name,
+                        "attributes": dict(sim.attributes),
+                    },
+                )
+                if r.status_code not in (201, 409):
+                    raise Conflict(f"creating asset {sim.asset_id} failed: {r.text}")
+                r = await client.post(
+                    "/api/v1/devices", json={"id": sim.device_id, "asset_ids": [sim.asset_id]}
+                )
+                if r.status_code == 409:
+                    r = await client.post(f"/api/v1/devices/{sim.device_id}/rotate-credential")
+                if r.status_code not in (200, 201):
+                    raise Conflict(f"creating device {sim.device_id} failed: {r.text}")
+                creds[sim.device_id] = r.json()["credential"]
+    simulator = FleetSimulator(
+        SimConfig(plan=plan, credentials=creds, host=mqtt_host, port=mqtt_port, seed=seed)
+    )
+    task = asyncio.create_task(simulator.run_async(stop), name="fleet")
+    console.print(f"fleet of {len(plan.devices)} machines publishing to {mqtt_host}:{mqtt_port}")
+    while not stop.is_set():
+        s = simulator.stats()
+        console.print(
+            f"connected {s.connected}/{s.devices}  acked {s.points_acked:,} points  "
+            f"{s.point_rate:,.0f} points/s",
+            highlight=False,
+        )
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=5.0)
+        except TimeoutError:
+            pass
+    await task
