@@ -17,6 +17,8 @@ from ironbridge import __version__
 from ironbridge.settings import Settings
 
 console = Console()
+#: tasks started by commands, kept referenced so the event loop does not drop them
+_background: set[asyncio.Task[None]] = set()
 app = typer.Typer(
     name="ironbridge",
     help="ironbridge: an open-source industrial internet platform.",
@@ -94,7 +96,9 @@ def up(config: ConfigFile = None, data_dir: DataDir = None, http_port: HttpPort 
 
     async def main(stop: asyncio.Event) -> None:
         async def ready(platform: Any) -> None:
-            asyncio.create_task(show_running(console, platform, stop), name="terminal")
+            _background.add(
+                asyncio.create_task(show_running(console, platform, stop), name="terminal")
+            )
 
         await run_until_stopped(settings, stop, ready)
 
@@ -114,8 +118,8 @@ def demo(
 ) -> None:
     """Start the platform with a simulated fleet connected over real MQTT."""
     from ironbridge.app import configure_logging, run_until_stopped
-    from ironbridge.terminal import show_running
     from ironbridge.demo import start_demo_fleet
+    from ironbridge.terminal import show_running
 
     settings = load_settings(config, data_dir, http_port, dev=True)
     configure_logging(settings.log_level)
@@ -125,7 +129,9 @@ def demo(
             fleet = await start_demo_fleet(
                 platform, trucks=trucks, excavators=excavators, gensets=gensets, faults=faults
             )
-            asyncio.create_task(show_running(console, platform, stop, fleet), name="terminal")
+            _background.add(
+                asyncio.create_task(show_running(console, platform, stop, fleet), name="terminal")
+            )
 
         await run_until_stopped(settings, stop, ready)
 

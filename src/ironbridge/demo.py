@@ -6,6 +6,7 @@ Part of the composition root (it reaches into the running :class:`~ironbridge.ap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -130,7 +131,8 @@ async def start_demo_fleet(
     seed: int = 1,
 ) -> FleetHandle:
     """Provision and start the simulated fleet against the running platform."""
-    assert platform.registry is not None and platform.info is not None
+    assert platform.registry is not None
+    assert platform.info is not None
     registry = platform.registry
     plan = plan_fleet(trucks=trucks, excavators=excavators, gensets=gensets, seed=seed)
     cred_path = platform.info.data_dir / CREDENTIALS_FILE
@@ -227,8 +229,6 @@ async def run_standalone_fleet(
             f"{s.point_rate:,.0f} points/s",
             highlight=False,
         )
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=5.0)
-        except TimeoutError:
-            pass
     await task

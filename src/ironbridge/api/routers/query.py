@@ -95,8 +95,8 @@ def resolve_series(
     if not ids:
         raise InvalidInput("asset", "name at least one asset (or a type)")
     refs = ctx.registry.series_of(who, ids)
-    for missing in set(ids) - {r.asset_id for r in refs}:
-        ctx.registry.get_asset(who, missing)  # NotFound for an invisible or unknown asset
+    for unseen in set(ids) - {r.asset_id for r in refs}:
+        ctx.registry.get_asset(who, unseen)  # NotFound for an invisible or unknown asset
     if measurements:
         wanted = set(measurements)
         known = {r.measurement for r in refs}

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, select, true
 
 from ironbridge.model import InvalidInput, PermissionDenied, Principal, Role, Tenant
 from ironbridge.store.sql.engine import WRITE, make_engine, translate_errors
@@ -118,6 +118,11 @@ class SqlBase:
 
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, shared with packages that keep their own tables here."""
+        return self._engine
 
     def close(self) -> None:
         """Release connections."""

@@ -69,7 +69,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def migrate_engine(engine: Engine, revision: str = "head") -> None:
+def migrate_engine(engine: Engine, revision: str = "heads") -> None:
     """Run the registry migrations up to ``revision`` on ``engine``."""
     config = alembic_config()
     # A write transaction: two processes starting at once migrate one after the other
@@ -82,7 +82,7 @@ def migrate_engine(engine: Engine, revision: str = "head") -> None:
     _LOGGER.info("registry schema migrated to %s", revision)
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "heads") -> None:
     """Run the registry migrations on the database at ``url`` up to ``revision``."""
     engine = make_engine(url)
     try:
