@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 help:
 	@echo "make demo   - create .venv, install, start the platform with simulated fleets (console on http://127.0.0.1:8080)"
 	@echo "make test   - create .venv, install, run lint, type-check, import contracts and all tests"
-	@echo "make bench  - run the benchmarks in bench/ (reads ../shared/datasets where needed)"
+	@echo "make bench  - run the core benchmarks (BENCHES='ingest query', BENCH_ARGS=--quick for a short run)"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,10 @@ browser:
 test: $(STAMP) browser lint typecheck contracts
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
+# The core benchmarks (issue-specific ones: bench/<name>.py, each with --quick).
+BENCHES ?= ingest query
 bench: $(STAMP)
-	$(PY) -m bench
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
