@@ -195,3 +195,29 @@ def test_every_api_route_needs_authentication(platform: PlatformProcess) -> None
         f"{platform.url}/api/v1/auth/login", json={"username": "admin", "password": "nope-nope"}
     )
     assert r.status_code == 401
+
+
+def test_latest_for_a_whole_type_at_once(platform: PlatformProcess) -> None:
+    api = platform.client()
+    creds = [provision(api, f"fleet-dev-{i}") for i in range(3)]
+    t0 = int(time.time() * 1000) - 20_000
+    for i, (_, credential) in enumerate(creds):
+        r = httpx.post(
+            f"{platform.url}/api/v1/telemetry",
+            content=orjson.dumps({"ts": t0 + i, "values": {"pressure": 100.0 + i}}),
+            headers=basic(f"fleet-dev-{i}", credential),
+        )
+        assert r.status_code == 202, r.text
+
+    def fleet() -> dict[str, float] | None:
+        r = api.get(
+            "/api/v1/telemetry/latest", params={"type": "test_sensor", "measurement": "pressure"}
+        )
+        assert r.status_code == 200, r.text
+        got = {v["asset"]: v["value"] for v in r.json()["values"]}
+        mine = {a: v for a, v in got.items() if a.startswith("asset-fleet-dev-")}
+        return mine if len(mine) == 3 else None
+
+    assert wait_for(fleet, what="three latest values") == {
+        f"asset-fleet-dev-{i}": 100.0 + i for i in range(3)
+    }

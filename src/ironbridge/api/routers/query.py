@@ -89,9 +89,13 @@ def resolve_series(
     """Return the visible series of the named assets (or of every asset of a type)."""
     ids = list(dict.fromkeys(assets))
     if type_name:
-        ids.extend(
-            a.id for a in ctx.registry.list_assets(who, type_name=type_name, limit=1_000_000)
-        )
+        page, offset = 10_000, 0  # the registry's largest page
+        while True:
+            typed = ctx.registry.list_assets(who, type_name=type_name, limit=page, offset=offset)
+            ids.extend(a.id for a in typed)
+            if len(typed) < page:
+                break
+            offset += page
     if not ids:
         raise InvalidInput("asset", "name at least one asset (or a type)")
     refs = ctx.registry.series_of(who, ids)
