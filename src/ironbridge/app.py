@@ -25,8 +25,10 @@ from ironbridge.bus import (
     EmbeddedNatsServer,
     RawMessage,
 )
+from ironbridge.chain import SqlChainRepository
 from ironbridge.ingest import IngestWorker, RouteCache
 from ironbridge.model import IronbridgeError, PermanentError
+from ironbridge.predict.service import PredictService
 from ironbridge.settings import Settings
 from ironbridge.store.duckdb import DuckDBTelemetryStore
 from ironbridge.store.sql import SqlRegistry, bootstrap_admin, ensure_root
@@ -134,6 +136,9 @@ class Platform:
     info: PlatformInfo | None = None
     _http: uvicorn.Server | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: run first when the platform stops, while the backbone is still up (the demo
+    #: disconnects its simulated devices here)
+    before_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def running(self, stop: asyncio.Event) -> AsyncIterator[Platform]:
@@ -193,7 +198,7 @@ class Platform:
             consumer = await bus.pull_consumer(
                 STREAM_RAW,
                 INGEST_CONSUMER,
-                filter_subject="ib.v1.*.telemetry",
+                filter_subject=None,  # both subjects of IB_RAW: telemetry and events
                 max_ack_pending=s.ingest.max_ack_pending,
                 start_seq=applied + 1,
             )
@@ -232,6 +237,15 @@ class Platform:
                 mqtt_port=mqtt_port,
                 public_url=http_url,
             )
+            ctx.chains = SqlChainRepository(registry.engine)
+            # Predictions go back through JetStream and ingest (the store's one writer).
+            ctx.predict = PredictService(
+                registry=registry,
+                store=store,
+                publisher=bus,
+                models_dir=data / "models",
+                interval_s=s.predict_interval_s,
+            )
             config = uvicorn.Config(
                 create_app(ctx),
                 host=s.http_host,
@@ -245,6 +259,15 @@ class Platform:
 
             worker_task = asyncio.create_task(worker.run(stop), name="ingest-worker")
             worker_task.add_done_callback(lambda t: _fatal(t, stop))
+            if s.vehicles.enabled:
+                from ironbridge.vehicles import start_vehicle_endpoints
+
+                gb, jt, vehicle_tasks = await start_vehicle_endpoints(
+                    s.vehicles, registry, bus, secret.encode(), stop
+                )
+                self._tasks.extend(vehicle_tasks)
+                ctx.extra["vehicle_endpoints"] = {"gbt32960": gb, "jt808": jt}
+            self._tasks.append(asyncio.create_task(ctx.predict.run(stop), name="predict-scorer"))
             http_task = asyncio.create_task(http.serve(), name="http-api")
             while not http.started:
                 if http_task.done():
@@ -263,8 +286,14 @@ class Platform:
                 yield self
             finally:
                 stop.set()
+                for hook in reversed(self.before_stop):
+                    try:
+                        await hook()
+                    except Exception:
+                        _LOGGER.exception("a stop hook failed")
                 http.should_exit = True
                 await asyncio.gather(worker_task, http_task, return_exceptions=True)
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def ingest_stats(self) -> dict[str, Any]:
         """Rates and totals of the ingest worker and the raw stream's backlog."""

@@ -60,6 +60,15 @@ def load_settings(
     return Settings(**overrides)
 
 
+def _loop_factory() -> Any:
+    """Return the event loop factory: uvloop where installed, else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        return None
+    return uvloop.new_event_loop
+
+
 def _run(main: Any) -> None:
     """Run a coroutine factory ``main(stop)`` with Ctrl-C / SIGTERM setting ``stop``."""
 
@@ -73,7 +82,8 @@ def _run(main: Any) -> None:
     from ironbridge.model import IronbridgeError
 
     try:
-        asyncio.run(runner())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner_ctx:
+            runner_ctx.run(runner())
     except IronbridgeError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from rich.console import Console
 
+from ironbridge.chain import DEMO_CHAIN_NAME, SqlChainRepository, install_demo_chain
 from ironbridge.model import Asset, Conflict, Device, NotFound, check_id
 from ironbridge.sim import (
     FaultSchedule,
@@ -27,6 +28,7 @@ from ironbridge.sim import (
     plan_fleet,
 )
 from ironbridge.store import Registry
+from ironbridge.store.sql import SqlRegistry
 
 if TYPE_CHECKING:
     from ironbridge.app import Platform
@@ -121,6 +123,14 @@ def provision_fleet(registry: Registry, plan: FleetPlan, known: dict[str, str]) 
     return creds
 
 
+def load_demo_chain(registry: SqlRegistry, tenant_id: str = "root") -> None:
+    """Store the Shandong NEV demo chain (``shandong-nev``) in the root tenant if absent."""
+    root = registry.get_tenant(None, tenant_id)
+    repo = SqlChainRepository(registry.engine)
+    if install_demo_chain(repo, tenant_id=root.id, tenant_path=root.path):
+        _LOGGER.info("demo industrial chain %s loaded into tenant %s", DEMO_CHAIN_NAME, root.id)
+
+
 async def start_demo_fleet(
     platform: Platform,
     *,
@@ -139,6 +149,7 @@ async def start_demo_fleet(
     _LOGGER.info("provisioning %d simulated machines", len(plan.devices))
     creds = await asyncio.to_thread(provision_fleet, registry, plan, _load_credentials(cred_path))
     await asyncio.to_thread(_save_credentials, cred_path, creds)
+    await asyncio.to_thread(load_demo_chain, registry)
     if platform.server is not None:
         await platform.server.set_devices(await asyncio.to_thread(registry.device_credentials))
     schedule = (
@@ -159,6 +170,13 @@ async def start_demo_fleet(
     stop = asyncio.Event()
     task = asyncio.create_task(simulator.run_async(stop), name="demo-fleet")
     _LOGGER.info("simulated fleet started: %d machines over MQTT", len(plan.devices))
+
+    async def stop_fleet() -> None:
+        stop.set()
+        await task
+        _LOGGER.info("simulated fleet stopped")
+
+    platform.before_stop.append(stop_fleet)
     return FleetHandle(simulator, task)
 
 
