@@ -195,7 +195,7 @@ class Registry(Protocol):
 
     def list_assets(
         self,
-        who: Principal,
+        who: Principal | None,
         *,
         type_name: str | None = None,
         parent_id: str | None = None,
@@ -207,7 +207,7 @@ class Registry(Protocol):
 
     def update_asset(
         self,
-        who: Principal,
+        who: Principal | None,
         asset_id: str,
         *,
         name: str | None = None,

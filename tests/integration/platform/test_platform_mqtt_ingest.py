@@ -221,3 +221,25 @@ def test_latest_for_a_whole_type_at_once(platform: PlatformProcess) -> None:
     assert wait_for(fleet, what="three latest values") == {
         f"asset-fleet-dev-{i}": 100.0 + i for i in range(3)
     }
+
+
+def test_registry_yaml_export_then_import_into_a_child_tenant(platform: PlatformProcess) -> None:
+    api = platform.client()
+    provision(api, "yaml-dev", "yaml-asset")
+    r = api.get("/api/v1/registry/export")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/yaml")
+    text = r.text
+    assert "test_sensor" in text
+    assert "yaml-asset" in text
+    # importing the same document again changes nothing
+    r = api.post("/api/v1/registry/import", content=text.encode())
+    assert r.status_code == 200, r.text
+    assert "yaml-asset" in r.json()["assets_unchanged"]
+    # a broken document names the place of the error
+    r = api.post(
+        "/api/v1/registry/import",
+        content=b"assets:\n  - {id: bad-asset, type_name: no_such_type}\n",
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith("assets[0]")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ironbridge.api.auth import Ctx, CurrentUser, Operator
 from ironbridge.api.schemas import AssetCreate, AssetPublic, AssetUpdate
 from ironbridge.model import Asset, InvalidInput, parse_asset_type
+from ironbridge.store.sql import export_yaml, import_yaml
 
 router = APIRouter(prefix="/api/v1", tags=["assets"])
 
@@ -106,3 +108,21 @@ def update_asset(asset_id: str, body: AssetUpdate, ctx: Ctx, who: Operator) -> A
 def delete_asset(asset_id: str, ctx: Ctx, who: Operator) -> None:
     """Delete an asset with no children and no bound devices."""
     ctx.registry.delete_asset(who, asset_id)
+
+
+@router.get("/registry/export")
+def export_registry(ctx: Ctx, who: CurrentUser) -> Response:
+    """Asset types and assets visible to the caller, as one YAML document."""
+    return Response(export_yaml(ctx.registry, who), media_type="application/yaml")
+
+
+@router.post("/registry/import")
+async def import_registry(
+    request: Request, ctx: Ctx, who: Operator, tenant_id: str | None = None
+) -> dict[str, Any]:
+    """Import asset types and assets from YAML (errors name the document path)."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    report = await run_in_threadpool(
+        lambda: import_yaml(ctx.registry, who, text, tenant_id=tenant_id or who.tenant_id)
+    )
+    return dataclasses.asdict(report)

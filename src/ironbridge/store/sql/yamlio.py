@@ -18,7 +18,7 @@ from ironbridge.model import (
     check_id,
     parse_asset_type,
 )
-from ironbridge.store.sql.registry import SqlRegistry
+from ironbridge.store.ports import Registry
 
 _SECTIONS = ("asset_types", "assets")
 _ASSET_FIELDS = ("id", "tenant_id", "type_name", "name", "parent_id", "attributes")
@@ -68,7 +68,7 @@ def _parents_first(docs: list[Asset]) -> list[int]:
     return order
 
 
-def export_yaml(registry: SqlRegistry, who: Principal | None) -> str:
+def export_yaml(registry: Registry, who: Principal | None) -> str:
     """Return the asset types (latest versions) and assets visible to ``who`` as YAML.
 
     Assets come parent before child, so the document imports in one pass.
@@ -182,7 +182,7 @@ def _parse_assets(items: list[Any], default_tenant: str | None) -> list[Asset]:
 
 
 def _check_references(
-    registry: SqlRegistry,
+    registry: Registry,
     who: Principal | None,
     types: list[tuple[str, AssetType]],
     assets: list[Asset],
@@ -225,7 +225,7 @@ def _check_references(
 
 
 def import_yaml(
-    registry: SqlRegistry,
+    registry: Registry,
     who: Principal | None,
     text: str,
     *,
