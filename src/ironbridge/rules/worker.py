@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,9 @@ class RulesWorker:
         self._held: list[InboundMessage] = []
         self._max_seq = 0
         self._lock = asyncio.Lock()
+        #: called with every alarm that changed (after it is stored): alarm actions such
+        #: as opening a work order are wired here by the composition root
+        self.alarm_hooks: list[Callable[[Alarm, AlarmAction], Awaitable[None]]] = []
 
     # -- start and loop ----------------------------------------------------------------
     async def start(self) -> None:
@@ -207,6 +210,12 @@ class RulesWorker:
                 for sub in subs:
                     if self._notifier.wants(sub, alarm, event):
                         asyncio.create_task(self._notifier.send(sub, alarm, event))  # noqa: RUF006
+        for alarm, action in changed:
+            for hook in self.alarm_hooks:
+                try:
+                    await hook(alarm, action)
+                except IronbridgeError as exc:
+                    _LOGGER.warning("alarm action for %s failed: %s", alarm.id, exc)
         return changed
 
     async def _escalate(self, now: int) -> None:

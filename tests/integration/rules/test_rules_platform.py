@@ -68,6 +68,14 @@ def test_rules_alarm_from_mqtt_reading_ack_and_history(platform: PlatformProcess
     assert found[0]["severity"] == "critical"
     assert found[0]["raised_us"] >= t0 * 1000
     alarm_id = found[0]["id"]
+    # the critical alarm's action opened a work order for the asset (once)
+    orders = wait_for(
+        lambda: api.get("/api/v1/work-orders", params={"asset_id": asset}).json() or None,
+        what="a work order opened by the alarm",
+    )
+    assert [(o["source"], o["source_ref"], o["priority"]) for o in orders] == [
+        ("alarm", f"alarm:{alarm_id}", "P0")
+    ]
     for _ in range(5):
         assert dev.publish(
             orjson.dumps({"ts": int(time.time() * 1000), "values": {"temperature": 96.0}})
