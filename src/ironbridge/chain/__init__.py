@@ -1,7 +1,14 @@
 """Industrial-chain analytics: component trees, supplier networks, metrics and what-if."""
 
-from ironbridge.chain.catalog import ChainCatalog, ChainRepository
-from ironbridge.chain.demo import DEMO_REGION, DEMO_WEAK_LINKS, demo_chain, generate_chain
+from ironbridge.chain.catalog import ChainCatalog, ChainHeader, ChainRepository
+from ironbridge.chain.demo import (
+    DEMO_CHAIN_NAME,
+    DEMO_REGION,
+    DEMO_WEAK_LINKS,
+    demo_chain,
+    generate_chain,
+    install_demo_chain,
+)
 from ironbridge.chain.frame import ChainFrame
 from ironbridge.chain.io import (
     ChainImportError,
@@ -37,6 +44,8 @@ from ironbridge.chain.model import (
     SizeClass,
     SupplyLink,
 )
+from ironbridge.chain.risk import LiveInputs, SupplierRisk, supplier_risk
+from ironbridge.chain.sqlrepo import SqlChainRepository
 from ironbridge.chain.whatif import (
     Alternative,
     PartialLoss,
@@ -48,18 +57,21 @@ from ironbridge.chain.whatif import (
 )
 
 __all__ = [
+    "DEMO_CHAIN_NAME",
     "DEMO_REGION",
     "DEMO_WEAK_LINKS",
     "Alternative",
     "Chain",
     "ChainCatalog",
     "ChainFrame",
+    "ChainHeader",
     "ChainImportError",
     "ChainRepository",
     "ChainSummary",
     "Component",
     "Enterprise",
     "LeaderLocalisation",
+    "LiveInputs",
     "PartialLoss",
     "ProductImpact",
     "RegionComponentTable",
@@ -70,6 +82,8 @@ __all__ = [
     "RowError",
     "SizeClass",
     "SourceRegion",
+    "SqlChainRepository",
+    "SupplierRisk",
     "SupplyLink",
     "WeakFlag",
     "WeakLink",
@@ -80,12 +94,14 @@ __all__ = [
     "component_table",
     "demo_chain",
     "generate_chain",
+    "install_demo_chain",
     "leader_localisation",
     "outside_dependence",
     "read_chain_csv",
     "read_chain_tables",
     "read_chain_xlsx",
     "region_report",
+    "supplier_risk",
     "weak_links",
     "what_if",
     "write_chain_csv",

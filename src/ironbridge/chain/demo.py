@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from ironbridge.chain.catalog import ChainRepository
 from ironbridge.chain.frame import ChainFrame
 from ironbridge.chain.model import Chain, Component, Enterprise, RegionLevel, SizeClass, SupplyLink
+from ironbridge.model import NotFound
 
 # (id, name, parent, importance, critical, base annual value per buyer in CNY million)
 _TREE: tuple[tuple[str, str, str | None, float, bool, float], ...] = (
@@ -302,3 +306,23 @@ def generate_chain(n_firms: int, n_links: int, seed: int = 0, *, n_comps: int = 
         cover=rng.integers(3, 60, size=n_links).astype(np.float64),
         recovery=rng.integers(5, 120, size=n_links).astype(np.float64),
     )
+
+
+#: the name the demo chain is stored under (an id, so it reads well in URLs)
+DEMO_CHAIN_NAME = "shandong-nev"
+
+
+def install_demo_chain(repo: ChainRepository, *, tenant_id: str, tenant_path: str) -> bool:
+    """Store the demo chain as ``shandong-nev`` of ``tenant_id`` unless it exists already.
+
+    Returns:
+        True if the chain was stored now, False if it was there (a user's edits stay).
+    """
+    try:
+        repo.header(tenant_id, DEMO_CHAIN_NAME, caller_path=tenant_path)
+        return False
+    except NotFound:
+        pass
+    chain = replace(demo_chain(tenant_id=tenant_id, tenant_path=tenant_path), name=DEMO_CHAIN_NAME)
+    repo.put(chain, caller_path=tenant_path)
+    return True

@@ -66,3 +66,18 @@ def test_chain_path_must_end_with_its_tenant() -> None:
     with pytest.raises(InvalidInput) as exc:
         small_chain("sub_a", "/group/sub_b/")
     assert exc.value.field == "chain.tenant_path"
+
+
+def test_asset_links_follow_the_chain(catalog: ChainCatalog) -> None:
+    catalog.set_asset_links("sub_a", "small", "cellX", ["p2", "p1", "p1"], caller_path=GROUP)
+    assert catalog.asset_links("sub_a", "small", caller_path=SUB_A) == {"cellX": ("p1", "p2")}
+    with pytest.raises(NotFound):
+        catalog.asset_links("sub_a", "small", caller_path=SUB_B)
+    with pytest.raises(NotFound):
+        catalog.set_asset_links("sub_a", "small", "nobody", ["p1"], caller_path=SUB_A)
+    head = catalog.header("sub_a", "small", caller_path=SUB_A)
+    catalog.put(small_chain("sub_a", SUB_A), caller_path=SUB_A)
+    assert catalog.header("sub_a", "small", caller_path=SUB_A).revision == head.revision + 1
+    assert [h.n_enterprises for h in catalog.summaries(caller_path=SUB_A)] == [6]
+    catalog.set_asset_links("sub_a", "small", "cellX", [], caller_path=SUB_A)
+    assert catalog.asset_links("sub_a", "small", caller_path=SUB_A) == {}
