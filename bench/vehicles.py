@@ -2,9 +2,21 @@
 
 Each decoder is timed against a baseline measured in the same run on the same bytes: the
 XOR checksum alone (what any receiver must do anyway), so ``ratio`` = parse cost / checksum
-cost. The TCP load test comes later with the connectors.
+cost.
+
+``--load`` runs the TCP load test instead: the platform in this process (embedded
+nats-server, ingest, DuckDB) with its GB/T 32960 and JT/T 808 endpoints, and a load
+generator in a child process holding ``--sessions`` concurrent vehicle sessions (half
+buses, half trucks) on loopback, each reporting every 10 s with 1 s bursts, for
+``--duration`` seconds. Every frame must be answered and every published message
+committed by the ingest worker. Reported: frames/s, p50/p99 answer latency seen by the
+terminals, memory per session (RSS growth of this process / sessions). Sessions share a
+pool of ``--pool`` provisioned vehicles (provisioning 10 000 devices with bcrypt
+credentials would dominate the run); the baseline is the heartbeat round trip of one
+idle session measured in the same run.
 
     .venv/bin/python bench/vehicles.py [--quick] [--frames N] [--repeat R]
+    .venv/bin/python bench/vehicles.py --load [--quick] [--sessions 10000] [--duration 300]
 """
 
 from __future__ import annotations
@@ -174,7 +186,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--cells", type=int, default=96)
     parser.add_argument("--probes", type=int, default=32)
+    parser.add_argument("--load", action="store_true", help="TCP load test of the endpoints")
+    parser.add_argument("--sessions", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--pool", type=int, default=None)
+    parser.add_argument("--load-client", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load_client:
+        from vehicles_load import client_main
+
+        client_main(args.load_client)
+        return
+    if args.load:
+        from vehicles_load import load_test
+
+        load_test(args)
+        return
     n = args.frames or (500 if args.quick else 5000)
     repeat = args.repeat or (2 if args.quick else 5)
 

@@ -1,5 +1,6 @@
 """The ingest pipeline: validate, normalise and commit device telemetry exactly once."""
 
+from ironbridge.ingest.events import to_events
 from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
 from ironbridge.ingest.routes import RouteCache
 from ironbridge.ingest.validate import to_points
@@ -25,5 +26,6 @@ __all__ = [
     "batch_to_ipc",
     "device_of",
     "ipc_to_batch",
+    "to_events",
     "to_points",
 ]

@@ -22,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from ironbridge.codec import decode_telemetry
+from ironbridge.ingest.events import to_events
 from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
 from ironbridge.ingest.routes import RouteCache
 from ironbridge.ingest.validate import to_points
-from ironbridge.model import InvalidInput, now_us
+from ironbridge.model import Event, InvalidInput, now_us
 from ironbridge.store import Checkpoint, PointBatch, TelemetryStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class IngestStats:
     points: int = 0
     rejected: int = 0
     skipped_redelivered: int = 0
+    events: int = 0
     batches: int = 0
     last_commit_s: float = 0.0
     _window: list[tuple[float, int]] = field(default_factory=list)
@@ -178,9 +180,10 @@ class IngestWorker:
 
     async def _prepare(
         self, msgs: Sequence[InboundMessage]
-    ) -> tuple[Sequence[InboundMessage], PointBatch, list[Rejection], int]:
+    ) -> tuple[Sequence[InboundMessage], PointBatch, list[Rejection], int, list[Event]]:
         now = self._clock()
         parts: list[PointBatch] = []
+        events: list[Event] = []
         rejections: list[Rejection] = []
         max_seq = 0
         for msg in msgs:
@@ -202,6 +205,9 @@ class IngestWorker:
                 )
                 continue
             try:
+                if msg.subject.endswith(".events"):
+                    events.extend(to_events(msg.data, route, received_us(msg), now))
+                    continue
                 points = to_points(decode_telemetry(msg.data), route, received_us(msg), now)
             except InvalidInput as exc:
                 rejections.append(
@@ -209,7 +215,7 @@ class IngestWorker:
                 )
                 continue
             parts.append(points)
-        return msgs, PointBatch.concat(parts), rejections, max_seq
+        return msgs, PointBatch.concat(parts), rejections, max_seq, events
 
     async def _commit(
         self,
@@ -217,6 +223,7 @@ class IngestWorker:
         batch: PointBatch,
         rejections: list[Rejection],
         max_seq: int,
+        events: Sequence[Event] = (),
     ) -> None:
         # Dead letters first: once the checkpoint passes their sequence they would not
         # be seen again. Their msg id makes a republish after a crash a no-op.
@@ -239,13 +246,14 @@ class IngestWorker:
             await loop.run_in_executor(
                 self._writer,
                 lambda: self._store.append(
-                    batch, (), Checkpoint(consumer=self._consumer, seq=max_seq)
+                    batch, events, Checkpoint(consumer=self._consumer, seq=max_seq)
                 ),
             )
             self.stats.last_commit_s = time.perf_counter() - started
             self._applied = max_seq
             self.stats.batches += 1
             self.stats.points += len(batch)
+            self.stats.events += len(events)
             self.stats.messages += len(msgs)
             self.stats.rejected += len(rejections)
             self.stats.record(len(batch))

@@ -1,0 +1,391 @@
+"""JT/T 808 TCP endpoint (2013 and 2019): registration, authentication, locations, answers.
+
+Each connection is one :class:`Jt808Session` with an explicit state
+(``connected`` -> ``registered`` -> ``authenticated``). Registration answers 0x8100 with
+an authentication code derived from the terminal phone and the platform secret (HMAC,
+so nothing needs storing and a terminal that re-registers gets the same code);
+authentication, heartbeats and location reports get the platform general response
+0x8001. A malformed frame is answered with result 2 ("message error") when its header
+can be read, logged once per session, and the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+from ironbridge.codec.jt808 import (
+    Authentication,
+    BatchLocation,
+    CodecError,
+    GeneralResponse,
+    Header,
+    Heartbeat,
+    LocationReport,
+    MsgId,
+    Registration,
+    RegistrationResponse,
+    Version,
+    decode_message,
+    encode_message,
+    flatten_location,
+    split_stream,
+    unescape,
+)
+from ironbridge.connect.vehicles import (
+    SESSION_EVENT_KIND,
+    EndpointStats,
+    FrameObserver,
+    RawPublisher,
+    VehicleDirectory,
+    VehicleIdentity,
+    VehicleSink,
+    log_now,
+)
+from ironbridge.model import Event, IronbridgeError, now_us
+
+__all__ = ["Jt808Server", "Jt808Session", "Result", "SessionState", "auth_code_for"]
+
+_LOGGER = logging.getLogger(__name__)
+_READ_SIZE = 65536
+_MAX_BUFFER = 4 * 65536
+
+
+class SessionState(StrEnum):
+    """Where a terminal session stands."""
+
+    CONNECTED = "connected"
+    REGISTERED = "registered"
+    AUTHENTICATED = "authenticated"
+    CLOSED = "closed"
+
+
+class Result(IntEnum):
+    """Result byte of the platform general response (0x8001)."""
+
+    OK = 0
+    FAILURE = 1
+    MESSAGE_ERROR = 2
+    UNSUPPORTED = 3
+    ALARM_ACK = 4
+
+
+#: 0x8100 results: 0 ok, 1 vehicle registered, 2 no such vehicle, 3 terminal registered,
+#: 4 no such terminal
+_REG_NO_SUCH_TERMINAL = 4
+
+
+def auth_code_for(secret: bytes, phone: str) -> str:
+    """The authentication code ironbridge hands a terminal at registration."""
+    return hmac.new(secret, phone.encode(), hashlib.sha256).hexdigest()[:16].upper()
+
+
+@dataclass(slots=True)
+class Jt808Session:
+    """The state of one terminal connection."""
+
+    peer: str
+    state: SessionState = SessionState.CONNECTED
+    phone: str = ""
+    version: Version | None = None
+    identity: VehicleIdentity | None = None
+    serial: int = 0
+    frames: int = 0
+    malformed: int = 0
+    last_error: str = ""
+    opened_at: float = field(default_factory=time.monotonic)
+    writer: asyncio.StreamWriter | None = None
+
+    def next_serial(self) -> int:
+        """The platform's own message serial, wrapping at 65535."""
+        self.serial = (self.serial + 1) & 0xFFFF
+        return self.serial
+
+
+def _best_effort_header(raw: bytes) -> Header | None:
+    """Read msg id, phone and serial of a frame that failed its checksum or body."""
+    try:
+        inner = unescape(raw[1:-1])
+    except CodecError:
+        return None
+    if len(inner) < 13:
+        return None
+    msg_id = int.from_bytes(inner[0:2], "big")
+    props = int.from_bytes(inner[2:4], "big")
+    v2019 = bool(props & 0x4000) and len(inner) >= 18
+    phone_raw = inner[5:15] if v2019 else inner[4:10]
+    serial_at = 15 if v2019 else 10
+    phone = phone_raw.hex()
+    if not phone.isdigit():
+        return None
+    return Header(
+        msg_id=msg_id,
+        phone=phone,
+        serial=int.from_bytes(inner[serial_at : serial_at + 2], "big"),
+        version=Version.V2019 if v2019 else Version.V2013,
+        protocol_version=inner[4] if v2019 else None,
+    )
+
+
+class Jt808Server:
+    """An asyncio TCP server speaking the platform side of JT/T 808."""
+
+    def __init__(
+        self,
+        directory: VehicleDirectory,
+        publisher: RawPublisher,
+        *,
+        secret: bytes,
+        host: str = "127.0.0.1",
+        port: int = 18808,
+        idle_timeout_s: float = 180.0,
+        observers: tuple[FrameObserver, ...] = (),
+    ) -> None:
+        self._directory = directory
+        self._secret = secret
+        self._host = host
+        self._port = port
+        self._idle = idle_timeout_s
+        self.stats = EndpointStats()
+        self._sink = VehicleSink(publisher, self.stats, observers)
+        self._server: asyncio.Server | None = None
+        self.sessions: dict[str, Jt808Session] = {}
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Bind and start accepting terminals."""
+        self._server = await asyncio.start_server(
+            self._handle, self._host, self._port, limit=_READ_SIZE, backlog=4096
+        )
+        _LOGGER.info("JT/T 808 endpoint listening on %s:%d", self._host, self.port)
+
+    async def close(self) -> None:
+        """Stop accepting and close every session."""
+        if self._server is not None:
+            self._server.close()
+            for s in list(self.sessions.values()):
+                if s.writer is not None:
+                    s.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername"))
+        session = Jt808Session(peer=peer, writer=writer)
+        key = f"{peer}#{id(session)}"
+        self.sessions[key] = session
+        self.stats.sessions_open += 1
+        self.stats.sessions_total += 1
+        buf = b""
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._idle):
+                        chunk = await reader.read(_READ_SIZE)
+                except TimeoutError:
+                    self.stats.idle_closed += 1
+                    _LOGGER.info("JT/T 808 session %s (%s) idle, closing", peer, session.phone)
+                    break
+                if not chunk:
+                    break
+                received = time.perf_counter_ns()
+                frames, buf = split_stream(buf + chunk)
+                if len(buf) > _MAX_BUFFER:
+                    self._malformed(session, "no frame end in 256 KiB")
+                    buf = b""
+                for raw in frames:
+                    try:
+                        answer = await self._frame(session, raw)
+                    except IronbridgeError as exc:
+                        # the registry or the bus failed: no answer, the terminal retries
+                        self.stats.publish_errors += 1
+                        if log_now(self.stats.publish_errors):
+                            _LOGGER.warning("JT/T 808 session %s: %s", peer, exc)
+                        continue
+                    if answer:
+                        writer.write(answer)
+                        self.stats.answered += 1
+                        self.stats.note_latency((time.perf_counter_ns() - received) // 1000)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            session.state = SessionState.CLOSED
+            self.sessions.pop(key, None)
+            self.stats.sessions_open -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _malformed(self, session: Jt808Session, reason: str) -> None:
+        session.malformed += 1
+        session.last_error = reason
+        self.stats.malformed += 1
+        if session.malformed == 1:
+            _LOGGER.warning(
+                "JT/T 808 session %s (%s): malformed input: %s (further ones counted only)",
+                session.peer,
+                session.phone or "unregistered",
+                reason,
+            )
+
+    def _general(self, session: Jt808Session, request: Header, result: int) -> bytes:
+        header = Header(
+            msg_id=MsgId.PLATFORM_RESPONSE,
+            phone=request.phone,
+            serial=session.next_serial(),
+            version=request.version,
+            protocol_version=request.protocol_version,
+        )
+        return encode_message(
+            header,
+            GeneralResponse(reply_serial=request.serial, reply_id=request.msg_id, result=result),
+        )
+
+    async def _frame(self, session: Jt808Session, raw: bytes) -> bytes | None:
+        self.stats.frames += 1
+        session.frames += 1
+        try:
+            msg = decode_message(raw)
+        except CodecError as exc:
+            self._malformed(session, str(exc))
+            head = _best_effort_header(raw)
+            return None if head is None else self._general(session, head, Result.MESSAGE_ERROR)
+        h = msg.header
+        body = msg.body
+        session.version = h.version
+        if h.msg_id == MsgId.TERMINAL_RESPONSE:
+            return None
+        if h.packet is not None or h.encryption:
+            return self._general(session, h, Result.UNSUPPORTED)
+        if isinstance(body, Heartbeat):
+            return self._general(session, h, Result.OK)
+        if isinstance(body, Registration):
+            return await self._register(session, h, body)
+        if isinstance(body, Authentication):
+            return await self._authenticate(session, h, body)
+        if isinstance(body, LocationReport | BatchLocation):
+            if session.state is not SessionState.AUTHENTICATED or h.phone != session.phone:
+                self.stats.rejected += 1
+                return self._general(session, h, Result.FAILURE)
+            assert session.identity is not None
+            reports = body.reports if isinstance(body, BatchLocation) else (body,)
+            samples: list[tuple[int, dict[str, float | None]]] = []
+            events: list[Event] = []
+            received = now_us()
+            for report in reports:
+                flat = flatten_location(
+                    report, asset_id=session.identity.asset_id, version=h.version
+                )
+                ts = flat.ts_us if flat.ts_us is not None else received
+                samples.append((ts, flat.values))
+                events.extend(
+                    e if e.ts_us else dataclasses.replace(e, ts_us=ts) for e in flat.events
+                )
+            try:
+                await self._sink.publish(
+                    session.identity,
+                    samples,
+                    events,
+                    msg_id=f"jt-{h.phone}-{samples[0][0] if samples else 0}-{h.serial}",
+                )
+            except IronbridgeError as exc:
+                self.stats.publish_errors += 1
+                if log_now(self.stats.publish_errors):
+                    _LOGGER.warning("JT/T 808 %s: not queued: %s", h.phone, exc)
+                return self._general(session, h, Result.FAILURE)
+            return self._general(session, h, Result.OK)
+        return self._general(session, h, Result.UNSUPPORTED)
+
+    async def _register(self, session: Jt808Session, h: Header, body: Registration) -> bytes:
+        info = {
+            "plate": body.plate,
+            "terminal_id": body.terminal_id,
+            "manufacturer": body.manufacturer,
+            "model": body.model,
+            "province_code": str(body.province),
+        }
+        if body.plate_color == 0:
+            info["vin"] = body.plate
+        identity = await self._directory.resolve("jt808", h.phone, info)
+        response_header = Header(
+            msg_id=MsgId.REGISTRATION_RESPONSE,
+            phone=h.phone,
+            serial=session.next_serial(),
+            version=h.version,
+            protocol_version=h.protocol_version,
+        )
+        if identity is None:
+            self.stats.rejected += 1
+            _LOGGER.info("JT/T 808 registration of unknown or pending terminal %s refused", h.phone)
+            return encode_message(
+                response_header,
+                RegistrationResponse(reply_serial=h.serial, result=_REG_NO_SUCH_TERMINAL),
+            )
+        session.phone = h.phone
+        session.identity = identity
+        session.state = SessionState.REGISTERED
+        await self._session_event(session, "registered", {"plate": body.plate})
+        return encode_message(
+            response_header,
+            RegistrationResponse(
+                reply_serial=h.serial, result=0, auth_code=auth_code_for(self._secret, h.phone)
+            ),
+        )
+
+    async def _authenticate(self, session: Jt808Session, h: Header, body: Authentication) -> bytes:
+        expected = auth_code_for(self._secret, h.phone)
+        if not hmac.compare_digest(body.auth_code.encode(), expected.encode()):
+            self.stats.rejected += 1
+            return self._general(session, h, Result.FAILURE)
+        if session.identity is None or session.phone != h.phone:
+            # a terminal that registered earlier on another connection
+            identity = await self._directory.resolve("jt808", h.phone, {})
+            if identity is None:
+                self.stats.rejected += 1
+                return self._general(session, h, Result.FAILURE)
+            session.identity = identity
+            session.phone = h.phone
+        session.state = SessionState.AUTHENTICATED
+        await self._session_event(session, "authenticated", {"imei": body.imei or ""})
+        return self._general(session, h, Result.OK)
+
+    async def _session_event(
+        self, session: Jt808Session, code: str, payload: dict[str, object]
+    ) -> None:
+        assert session.identity is not None
+        event = Event(
+            asset_id=session.identity.asset_id,
+            ts_us=now_us(),
+            kind=SESSION_EVENT_KIND,
+            code=code,
+            payload={"protocol": "jt808", "phone": session.phone, **payload},
+        )
+        try:
+            await self._sink.publish(session.identity, (), (event,))
+        except IronbridgeError as exc:
+            self.stats.publish_errors += 1
+            if log_now(self.stats.publish_errors):
+                _LOGGER.warning("JT/T 808 %s: session event not queued: %s", session.phone, exc)
