@@ -7,7 +7,7 @@ rejected whole, so a device never has to guess which of its points were kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from ironbridge.model import (
     MAX_FUTURE_SKEW_US,
     MIN_DEVICE_TS_US,
     US_PER_MS,
+    AssetType,
     DType,
     InvalidInput,
     Measurement,
@@ -24,6 +25,7 @@ from ironbridge.model import (
 from ironbridge.store import DeviceRoute, PointBatch
 
 _NUMERIC = frozenset({int, float})
+_INF = float("inf")
 
 
 def _column(values: list[Any], m: Measurement, where: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,6 +74,116 @@ def _column(values: list[Any], m: Measurement, where: str) -> tuple[np.ndarray, 
     return arr, keep
 
 
+def _check_scalar(value: Any, m: Measurement, where: str) -> float:
+    """Validate one value of a measurement; return it as float (the fast path)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        v = float(value)
+        if m.dtype is DType.BOOL:
+            if v != 0.0 and v != 1.0:
+                raise InvalidInput(where, f"{v!r} expected a boolean (true/false or 0/1)")
+        elif v != v or v in (_INF, -_INF):
+            raise InvalidInput(where, f"{v!r} must be a finite number")
+        elif m.dtype is DType.INT and v != int(v):
+            raise InvalidInput(where, f"{v!r} expected an integer")
+        if m.min is not None and v < m.min:
+            raise InvalidInput(where, f"{v!r} below the valid range [{m.min}, {m.max}]")
+        if m.max is not None and v > m.max:
+            raise InvalidInput(where, f"{v!r} above the valid range [{m.min}, {m.max}]")
+        return v
+    if kind is bool:
+        if m.dtype is not DType.BOOL:
+            raise InvalidInput(where, f"expected {m.dtype.value}, got a boolean")
+        return 1.0 if value else 0.0
+    raise InvalidInput(where, f"expected {m.dtype.value}, got {kind.__name__} {value!r:.40}")
+
+
+def _scalar_block(
+    block: Samples,
+    asset_type: AssetType,
+    series_map: Mapping[str, int],
+    ts: int,
+    series_parts: list[np.ndarray],
+    ts_parts: list[np.ndarray],
+    value_parts: list[np.ndarray],
+) -> None:
+    ids: list[int] = []
+    values: list[float] = []
+    for name, column in block.values.items():
+        where = f"{block.where}.{name}" if block.where else name
+        measurement = asset_type.measurement(name)
+        if measurement is None:
+            raise InvalidInput(where, f"unknown measurement for asset type {asset_type.name!r}")
+        series_id = series_map.get(name)
+        if series_id is None:
+            raise InvalidInput(where, "measurement has no series yet (asset type changed?)")
+        value = column[0]
+        if value is None:
+            continue
+        ids.append(series_id)
+        values.append(_check_scalar(value, measurement, where))
+    if ids:
+        series_parts.append(np.asarray(ids, dtype=np.int64))
+        ts_parts.append(np.full(len(ids), ts, dtype=np.int64))
+        value_parts.append(np.asarray(values, dtype=np.float64))
+
+
+def _fast_block(
+    block: Samples,
+    asset_type: AssetType,
+    series_map: Mapping[str, int],
+    ts: np.ndarray,
+    series_parts: list[np.ndarray],
+    ts_parts: list[np.ndarray],
+    value_parts: list[np.ndarray],
+) -> bool:
+    """Validate a clean columnar block in one numpy pass; False means "use the slow path".
+
+    The slow path (one column at a time) also words the precise error, so this one only
+    has to recognise a block with nothing wrong in it.
+    """
+    columns = list(block.values.values())
+    if not all(type(v) is float or type(v) is int for col in columns for v in col):
+        return False  # nulls, booleans or wrong types: the slow path handles them
+    ids: list[int] = []
+    lows: list[float] = []
+    highs: list[float] = []
+    integral: list[bool] = []
+    flags: list[bool] = []
+    for name in block.values:
+        m = asset_type.measurement(name)
+        sid = series_map.get(name)
+        if m is None or sid is None:
+            return False
+        ids.append(sid)
+        lows.append(-_INF if m.min is None else m.min)
+        highs.append(_INF if m.max is None else m.max)
+        integral.append(m.dtype is DType.INT)
+        flags.append(m.dtype is DType.BOOL)
+    try:
+        arr = np.array(columns, dtype=np.float64)
+    except (OverflowError, ValueError):
+        return False
+    if arr.ndim != 2:
+        return False
+    bad = ~np.isfinite(arr)
+    bad |= arr < np.asarray(lows)[:, None]
+    bad |= arr > np.asarray(highs)[:, None]
+    if any(integral):
+        rows = np.asarray(integral)
+        bad[rows] |= arr[rows] != np.floor(arr[rows])
+    if any(flags):
+        rows = np.asarray(flags)
+        bad[rows] |= (arr[rows] != 0.0) & (arr[rows] != 1.0)
+    if bad.any():
+        return False
+    k, n = arr.shape
+    series_parts.append(np.repeat(np.asarray(ids, dtype=np.int64), n))
+    ts_parts.append(np.tile(ts, k))
+    value_parts.append(arr.ravel())
+    return True
+
+
 def to_points(
     blocks: Sequence[Samples], route: DeviceRoute, received_us: int, now_us: int
 ) -> PointBatch:
@@ -109,6 +221,15 @@ def to_points(
             too_old = ts[i] < MIN_DEVICE_TS_US
             why = "before 2000-01-01" if too_old else "more than 24 h in the future"
             raise InvalidInput(field, f"timestamp {int(ts[i]) // US_PER_MS} ms is {why}")
+        if ts.shape[0] == 1:
+            # One sample: a plain loop beats numpy's per-column set-up (measured ~40 µs
+            # a column) when a message carries hundreds of measurements.
+            _scalar_block(
+                block, asset_type, series_map, int(ts[0]), series_parts, ts_parts, value_parts
+            )
+            continue
+        if _fast_block(block, asset_type, series_map, ts, series_parts, ts_parts, value_parts):
+            continue
         for name, column in block.values.items():
             where = f"{block.where}.{name}" if block.where else name
             measurement = asset_type.measurement(name)
