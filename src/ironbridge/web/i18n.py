@@ -1,0 +1,43 @@
+"""Message catalogues of the console (``i18n/<lang>.json``) and the language choice."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+LANGUAGES = ("en", "zh")
+DEFAULT_LANGUAGE = "en"
+LANG_COOKIE = "ib_lang"
+
+
+@functools.cache
+def catalogue(lang: str) -> dict[str, str]:
+    """Return the messages of ``lang`` (English for an unknown language).
+
+    Missing keys fall back to English, so a partly translated catalogue still renders.
+    """
+    english = _load(DEFAULT_LANGUAGE)
+    if lang not in LANGUAGES or lang == DEFAULT_LANGUAGE:
+        return english
+    return {**english, **_load(lang)}
+
+
+def _load(lang: str) -> dict[str, str]:
+    text = resources.files("ironbridge.web").joinpath("i18n", f"{lang}.json").read_text("utf-8")
+    data = json.loads(text)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    """Pick the language: the cookie if valid, else the first supported Accept-Language."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LANG_COOKIE", "catalogue", "choose_language"]
