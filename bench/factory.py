@@ -299,7 +299,21 @@ def main() -> None:
     ap.add_argument("--stations", type=int)
     ap.add_argument("--days", type=int)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "factory.json"))
+    ap.add_argument(
+        "--section", choices=("all", "oee", "opcua"), default="all", help="what to measure"
+    )
     args = ap.parse_args()
+    opcua: dict[str, object] | None = None
+    if args.section in ("all", "opcua"):
+        from factory_opcua import run as run_opcua  # bench/ is on sys.path as the script dir
+
+        opcua = run_opcua(args.quick)
+    if args.section == "opcua":
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"benchmark": "factory.opcua", "opcua": opcua}, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
     n_st = args.stations or (20 if args.quick else 200)
     days = args.days or (30 if args.quick else 365)
 
@@ -398,6 +412,7 @@ def main() -> None:
                     "seconds": sampled_s,
                     "extrapolated_full_s": sampled_per_station_day * n_st * days,
                 },
+                "opcua": opcua,
             },
             indent=2,
         )
