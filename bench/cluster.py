@@ -1,0 +1,247 @@
+"""Cluster-mode ingest: 1, 2 and 4 ingest worker processes vs raw PostgreSQL binary COPY.
+
+On this machine: a 3-node nats-server cluster on loopback (JetStream R3), the local
+PostgreSQL, a registry of ``--devices`` devices. For each worker count the raw stream
+is filled with the same backlog (messages of ``--per-message`` points), then N
+``ironbridge worker ingest`` processes drain it; the sustained rate is points over the
+time from the first to the last stored point. The baseline, measured in the same run,
+is a raw binary COPY of the same rows into an unindexed table in the same batch size.
+Then the query latencies of the core query benchmark's shapes on PostgreSQL next to
+DuckDB (same points loaded into both).
+
+Run: .venv/bin/python bench/cluster.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+
+HERE = Path(__file__).parent
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tests" / "integration" / "cluster")]
+
+from cluster_testkit import NatsCluster, WorkerProcess, pg_database, provision  # noqa: E402
+
+from ironbridge.bus import STREAM_RAW, Bus  # noqa: E402
+from ironbridge.cluster import ensure_partitioned_stream  # noqa: E402
+from ironbridge.cluster.partitions import LEASE_BUCKET  # noqa: E402
+from ironbridge.model import now_us  # noqa: E402
+from ironbridge.store import Agg, PointBatch  # noqa: E402
+from ironbridge.store.duckdb import DuckDBTelemetryStore  # noqa: E402
+from ironbridge.store.postgres import PostgresTelemetryStore  # noqa: E402
+from ironbridge.store.postgres.store import encode_copy  # noqa: E402
+
+RESULTS = HERE / "results" / "cluster.json"
+PARTITIONS = 8
+S = 1_000_000
+
+
+def backlog(series: dict[str, int], messages: int, per_message: int) -> list[tuple[str, bytes]]:
+    """``messages`` telemetry messages spread over the devices, ``per_message`` points each."""
+    t0 = now_us() // 1000 - 6 * 3_600_000
+    devs = list(series)
+    out = []
+    for i in range(messages):
+        dev = devs[i % len(devs)]
+        r = i // len(devs)
+        base = t0 + r * per_message * 10
+        ts = list(range(base, base + per_message * 10, 10))
+        vals = (np.sin(np.arange(per_message) + i) * 50).round(3).tolist()
+        body = orjson.dumps({"ts": ts, "values": {"temperature": vals}})
+        out.append((f"ib.v1.{dev}.telemetry", body))
+    return out
+
+
+async def fill(urls: str, msgs: list[tuple[str, bytes]]) -> None:
+    async with Bus.connect(urls, name="bench-fill") as bus:
+        js = bus.client.jetstream()
+        await bus.ensure_streams(replicas=3)
+        with __import__("contextlib").suppress(Exception):
+            await js.delete_key_value(LEASE_BUCKET)
+        await js.purge_stream(STREAM_RAW)
+        for name in [f"ingest-p{k}" for k in range(PARTITIONS)]:
+            with __import__("contextlib").suppress(Exception):
+                await js.delete_consumer(STREAM_RAW, name)
+        await ensure_partitioned_stream(js, PARTITIONS)
+        window = 500
+        for i in range(0, len(msgs), window):
+            futs = [await js.publish_async(s, b) for s, b in msgs[i : i + window]]
+            await asyncio.gather(*futs)
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM tm_points").fetchone()[0])  # type: ignore[index]
+        except psycopg.errors.UndefinedTable:  # no worker has opened the store yet
+            return 0
+
+
+def run_workers(root: Path, env: dict[str, str], n: int, total: int, url: str) -> float:
+    workers = [WorkerProcess(root, f"b{n}-w{i}", env).start() for i in range(n)]
+    try:
+        first_t = None
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            c = count(url)
+            now = time.monotonic()
+            if c > 0 and first_t is None:
+                first_t, first_c = now, c
+            if c >= total:
+                assert first_t is not None
+                return (total - first_c) / max(now - first_t, 1e-3)
+            time.sleep(0.2)
+        raise RuntimeError("ingest did not finish")
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def raw_copy_rate(url: str, rows: tuple[np.ndarray, np.ndarray, np.ndarray], batch: int) -> float:
+    s, t, v = rows
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_raw (series bigint, ts bigint, value float8)")
+        started = time.perf_counter()
+        for i in range(0, s.shape[0], batch):
+            with (
+                conn.transaction(),
+                conn.cursor().copy("COPY bench_raw FROM STDIN (FORMAT BINARY)") as cp,
+            ):
+                cp.write(encode_copy(s[i : i + batch], t[i : i + batch], v[i : i + batch]))
+        return s.shape[0] / (time.perf_counter() - started)
+
+
+def query_latencies(pg_url: str, points: int, repeat: int) -> list[dict[str, Any]]:
+    """The core query shapes on PostgreSQL and DuckDB, on the same points."""
+    series = 200
+    per = points // series
+    end = 1_767_225_600 * S
+    step = 10 * S
+    ts = end - per * step + np.arange(per, dtype=np.int64) * step
+    with tempfile.TemporaryDirectory() as tmp:
+        duck = DuckDBTelemetryStore(Path(tmp) / "t.duckdb")
+        pg = PostgresTelemetryStore(pg_url)
+        rng = np.random.default_rng(1)
+        chunk = 50_000 // series + 1
+        for lo in range(0, per, chunk):
+            t = ts[lo : lo + chunk]
+            batch = PointBatch(
+                np.repeat(np.arange(series, dtype=np.int64), t.shape[0]),
+                np.tile(t, series),
+                rng.normal(size=t.shape[0] * series),
+            )
+            duck.append(batch)
+            pg.append(batch)
+        span = (int(ts[0]), int(end))
+        day = (int(end) - 86_400 * S, int(end))
+        cases = {
+            "latest of 200 series": lambda s: s.latest(list(range(series))),
+            "raw: 1 series, 1 day": lambda s: s.raw([0], *day),
+            "1 h buckets, 1 series, whole span": lambda s: s.aggregate(
+                [0], *span, 3_600 * S, [Agg.AVG, Agg.MAX]
+            ),
+            "1 day buckets, 200 series, whole span": lambda s: s.aggregate(
+                list(range(series)), *span, 86_400 * S, [Agg.AVG]
+            ),
+            "M4 2000 points, 1 series, whole span": lambda s: s.downsample(0, *span, 2000),
+        }
+        out = []
+        for name, q in cases.items():
+            row: dict[str, Any] = {"query": name}
+            for label, store in (("duckdb_ms", duck), ("postgresql_ms", pg)):
+                q(store)
+                times = []
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    q(store)
+                    times.append((time.perf_counter() - t0) * 1000)
+                row[label] = round(statistics.median(times), 2)
+            out.append(row)
+        duck.close()
+        pg.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--devices", type=int, default=100)
+    ap.add_argument("--per-message", type=int, default=100)
+    ap.add_argument("--messages", type=int, default=0)
+    ap.add_argument("--workers", default="1,2,4")
+    args = ap.parse_args()
+    messages = args.messages or (2_000 if args.quick else 10_000)
+    counts = [int(x) for x in args.workers.split(",")]
+    result: dict[str, Any] = {"messages": messages, "per_message": args.per_message}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cluster = NatsCluster(root / "nats").start()
+        try:
+            with pg_database() as reg_url:
+                series = provision(
+                    reg_url.replace("postgresql://", "postgresql+psycopg://"), args.devices
+                )
+                msgs = backlog(series, messages, args.per_message)
+                total = messages * args.per_message
+                rows = []
+                for n in counts:
+                    with pg_database() as tele_url:
+                        asyncio.run(fill(cluster.urls, msgs))
+                        env = {
+                            "IRONBRIDGE_TELEMETRY": tele_url,
+                            "IRONBRIDGE_REGISTRY_URL": reg_url.replace(
+                                "postgresql://", "postgresql+psycopg://"
+                            ),
+                            "IRONBRIDGE_NATS__EMBEDDED": "false",
+                            "IRONBRIDGE_NATS__URL": cluster.urls,
+                            "IRONBRIDGE_NATS__REPLICAS": "3",
+                            "IRONBRIDGE_INGEST__PARTITIONS": str(PARTITIONS),
+                            "IRONBRIDGE_LOG_LEVEL": "WARNING",
+                        }
+                        rate = run_workers(root, env, n, total, tele_url)
+                        rows.append({"workers": n, "points_per_s": round(rate)})
+                        print(f"{n} worker(s): {rate:,.0f} points/s", flush=True)
+                # baseline: the same rows by raw binary COPY, same batch size as ingest's fetch
+                with pg_database() as raw_url:
+                    sid = np.array([series[s.split(".")[2]] for s, _ in msgs], np.int64)
+                    docs = [orjson.loads(b) for _, b in msgs]
+                    s_all = np.repeat(sid, args.per_message)
+                    t_all = np.concatenate([np.asarray(d["ts"], np.int64) * 1000 for d in docs])
+                    v_all = np.concatenate([np.asarray(d["values"]["temperature"]) for d in docs])
+                    copy_rate = raw_copy_rate(
+                        raw_url, (s_all, t_all, v_all), 2000 * args.per_message // 10
+                    )
+                for r in rows:
+                    r["vs_raw_copy"] = round(r["points_per_s"] / copy_rate, 3)
+                result["ingest"] = rows
+                result["raw_copy_points_per_s"] = round(copy_rate)
+            with pg_database() as q_url:
+                result["queries"] = query_latencies(
+                    q_url, 400_000 if args.quick else 4_000_000, 3 if args.quick else 7
+                )
+        finally:
+            cluster.stop()
+    print(f"\nraw PostgreSQL binary COPY: {result['raw_copy_points_per_s']:,} points/s")
+    print(f"{'workers':>8} {'points/s':>12} {'vs COPY':>8}")
+    for r in result["ingest"]:
+        print(f"{r['workers']:>8} {r['points_per_s']:>12,} {r['vs_raw_copy']:>8.1%}")
+    print(f"\n{'query':<40} {'DuckDB ms':>10} {'PostgreSQL ms':>14}")
+    for q in result["queries"]:
+        print(f"{q['query']:<40} {q['duckdb_ms']:>10} {q['postgresql_ms']:>14}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
