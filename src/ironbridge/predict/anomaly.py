@@ -24,6 +24,13 @@ def _trend_r2(x: np.ndarray) -> np.ndarray:
     return r
 
 
+def _roughness(x: np.ndarray) -> np.ndarray:
+    """Std of row-to-row changes over the std of each column (√2 for white noise)."""
+    sd = x.std(axis=0)
+    r: np.ndarray = np.diff(x, axis=0).std(axis=0) / np.where(sd > 0, sd, 1.0)
+    return r
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PcaDetector:
     """PCA model of normal behaviour with T² and Q limits learned from the training rows.
@@ -57,6 +64,7 @@ class PcaDetector:
         quantile: float = 0.99,
         smooth: int = 5,
         drift_r2: float = 0.3,
+        min_roughness: float = 0.0,
     ) -> PcaDetector:
         """Fit on rows assumed normal.
 
@@ -66,12 +74,16 @@ class PcaDetector:
             quantile: training quantile that normalises T² and Q.
             smooth: rows of the causal rolling mean applied before thresholding.
             drift_r2: columns drifting at least this much in training are ignored.
+            min_roughness: columns smoother than this are ignored: the std of their
+                row-to-row changes over their std (white noise: √2; a slow thermal
+                signal: ~0.2). Over a short training window the level of such a column
+                is one point of a slow wander, not a normal range.
         """
         x = np.asarray(normal, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 3:
             raise InvalidInput("normal", "need a 2-D array with at least 3 rows")
         sd = x.std(axis=0)
-        keep = (sd > 0) & (_trend_r2(x) < drift_r2)
+        keep = (sd > 0) & (_trend_r2(x) < drift_r2) & (_roughness(x) >= min_roughness)
         if not keep.any():
             keep = sd > 0
         if not keep.any():

@@ -109,6 +109,54 @@ class FaultSchedule:
             )
         return cls(faults)
 
+    @classmethod
+    def degradation(
+        cls,
+        plan: FleetPlan,
+        count: int,
+        *,
+        start_s: tuple[float, float] = (600.0, 900.0),
+        hours: tuple[float, float] = (0.5, 4.0),
+        seed: int = 0,
+    ) -> FaultSchedule:
+        """Slow wear on ``count`` trucks, each at its own rate.
+
+        The coolant creeps up by 25 °C and the oil pressure falls to half together, over
+        a ramp drawn from ``hours`` (so some engines degrade eight times faster than
+        others), starting within ``start_s``: the healthy stretch before it is what a
+        model of normal behaviour learns from.
+        """
+        rng = random.Random(seed)  # noqa: S311 (simulation, not security)
+        trucks = [d for d in plan.devices if d.kind is MachineKind.TRUCK]
+        rng.shuffle(trucks)
+        faults: list[Fault] = []
+        for dev in trucks[:count]:
+            start = round(rng.uniform(*start_s), 1)
+            ramp = round(rng.uniform(*hours) * 3600.0, 1)
+            faults.append(
+                Fault(
+                    device_id=dev.device_id,
+                    kind=FaultKind.OVERHEAT,
+                    start_s=start,
+                    ramp_s=ramp,
+                    magnitude=25.0,
+                )
+            )
+            faults.append(
+                Fault(
+                    device_id=dev.device_id,
+                    kind=FaultKind.LOW_OIL_PRESSURE,
+                    start_s=start,
+                    ramp_s=ramp,
+                    magnitude=0.5,
+                )
+            )
+        return cls(faults)
+
+    def merged(self, other: FaultSchedule) -> FaultSchedule:
+        """Both schedules' faults in one schedule."""
+        return FaultSchedule((*self.faults, *other.faults))
+
     def compile(self, device_ids: Iterable[str]) -> CompiledFaults:
         """Bind the schedule to the machines of one kind (index = position in ``device_ids``)."""
         index = {d: i for i, d in enumerate(device_ids)}

@@ -130,3 +130,27 @@ def test_pivot_raw_wide_matrix_with_gaps():
     assert np.isnan(m[0, 0])
     assert m[0, 1] == 1.0
     assert m[1].tolist() == [3.0, 2.0]
+
+
+def test_six_cmapss_regimes_that_differ_in_one_setting_are_all_found() -> None:
+    # FD002's regimes: 35 and 42 kft share Mach and TRA; merging them leaves < 1 % of the
+    # variance, so only the elbow rule keeps them apart.
+    regimes = np.array(
+        [
+            [0, 0, 100],
+            [10, 0.25, 100],
+            [20, 0.7, 100],
+            [25, 0.62, 60],
+            [35, 0.84, 100],
+            [42, 0.84, 100],
+        ]
+    )
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 6, 6000)
+    settings = regimes[c] + rng.normal(0, [0.002, 0.0003, 0.0], (6000, 3))
+    sensors = rng.normal(0, 1, (6000, 2)) + c[:, None] * 10.0
+    norm = ConditionNormaliser.fit(settings, sensors)
+    assert norm.n_conditions == 6
+    found = norm.condition(settings)
+    # every found condition holds exactly one true regime
+    assert all(len(set(c[found == k])) == 1 for k in range(6))
