@@ -15,6 +15,9 @@ help:
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# Test-only Sparkplug B peer: its metadata still asks for paho-mqtt<2, which it does
+	# not need for the payload classes the interop test uses, so no dependency resolution.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps pysparkplug==0.6.1
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

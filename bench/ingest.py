@@ -98,11 +98,18 @@ async def _http_publisher(url: str, creds: list[tuple[int, str, str]], msgs_per_
             auth = "Basic " + base64.b64encode(f"{device_id}:{credential}".encode()).decode()
             n = 0
             for msg in range(msgs_per_device):
-                r = await client.post(
-                    "/api/v1/telemetry",
-                    content=payload(index, msg),
-                    headers={"Authorization": auth},
-                )
+                body = payload(index, msg)
+                for attempt in range(5):
+                    try:
+                        r = await client.post(
+                            "/api/v1/telemetry", content=body, headers={"Authorization": auth}
+                        )
+                        break
+                    except httpx.TransportError:
+                        # a dropped keep-alive connection: send again (the store keeps one
+                        # value per series and timestamp, so a resend cannot double a point)
+                        if attempt == 4:
+                            raise
                 n += int(r.status_code == 202)
             return n
 

@@ -26,11 +26,12 @@ from ironbridge.bus import (
     RawMessage,
 )
 from ironbridge.chain import SqlChainRepository
+from ironbridge.cluster import idle_until, open_telemetry_store
 from ironbridge.ingest import IngestWorker, RouteCache
 from ironbridge.model import IronbridgeError, PermanentError
 from ironbridge.predict.service import PredictService
 from ironbridge.settings import Settings
-from ironbridge.store.duckdb import DuckDBTelemetryStore
+from ironbridge.store import TelemetryStore
 from ironbridge.store.sql import SqlRegistry, bootstrap_admin, ensure_root
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def configure_logging(level: str) -> None:
         handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
         force=True,
     )
-    for noisy in ("uvicorn.access", "nats", "httpx", "alembic"):
+    for noisy in ("uvicorn.access", "nats", "httpx", "alembic", "asyncua", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -63,6 +64,27 @@ def _private_file(path: Path, factory: Callable[[], str]) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
     return value
+
+
+def work_order_action(aftersales: Any) -> Callable[[Any, Any], Awaitable[None]]:
+    """The alarm action that opens a work order when a critical or major alarm starts."""
+    from ironbridge.rules import AlarmAction, Severity
+
+    async def open_work_order(alarm: Any, action: Any) -> None:
+        if action is AlarmAction.ACTIVATE and alarm.severity in (
+            Severity.CRITICAL,
+            Severity.MAJOR,
+        ):
+            await asyncio.to_thread(
+                aftersales.create_from_alarm,
+                alarm_id=alarm.id,
+                asset_id=alarm.asset_id,
+                severity=alarm.severity.value,
+                message=alarm.message,
+                rule_id=alarm.rule_id,
+            )
+
+    return open_work_order
 
 
 def _fatal(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -128,7 +150,7 @@ class Platform:
 
     settings: Settings
     registry: SqlRegistry | None = None
-    store: DuckDBTelemetryStore | None = None
+    store: TelemetryStore | None = None
     server: EmbeddedNatsServer | None = None
     bus: Bus | None = None
     worker: IngestWorker | None = None
@@ -139,6 +161,8 @@ class Platform:
     #: run first when the platform stops, while the backbone is still up (the demo
     #: disconnects its simulated devices here)
     before_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: the services behind the API (the demo adds connectors and plant sites through it)
+    ctx: ApiContext | None = None
 
     @contextlib.asynccontextmanager
     async def running(self, stop: asyncio.Event) -> AsyncIterator[Platform]:
@@ -158,7 +182,7 @@ class Platform:
                 registry, password=s.admin_password.get_secret_value() or None
             )
 
-            store = DuckDBTelemetryStore(data / "telemetry.duckdb")
+            store = open_telemetry_store(s.telemetry, data)
             stack.callback(store.close)
             self.store = store
 
@@ -194,25 +218,27 @@ class Platform:
             # Embedded mode has one ingest writer: everything at or below its committed
             # sequence is stored, so its consumer restarts right after it (see
             # Bus.pull_consumer). Cluster mode partitions the stream per writer.
-            applied = await asyncio.to_thread(store.checkpoint, INGEST_CONSUMER)
-            consumer = await bus.pull_consumer(
-                STREAM_RAW,
-                INGEST_CONSUMER,
-                filter_subject=None,  # both subjects of IB_RAW: telemetry and events
-                max_ack_pending=s.ingest.max_ack_pending,
-                start_seq=applied + 1,
-            )
             routes = RouteCache(registry.device_route)
             self.routes = routes
-            worker = IngestWorker(
-                source=consumer,
-                publisher=bus,
-                store=store,
-                routes=routes,
-                consumer=INGEST_CONSUMER,
-                fetch_batch=s.ingest.fetch_batch,
-                fetch_timeout_s=s.ingest.fetch_timeout_s,
-            )
+            worker: IngestWorker | None = None
+            if s.ingest.in_process:  # off in `ironbridge api` (cluster: `worker ingest`)
+                applied = await asyncio.to_thread(store.checkpoint, INGEST_CONSUMER)
+                consumer = await bus.pull_consumer(
+                    STREAM_RAW,
+                    INGEST_CONSUMER,
+                    filter_subject=None,  # both subjects of IB_RAW: telemetry and events
+                    max_ack_pending=s.ingest.max_ack_pending,
+                    start_seq=applied + 1,
+                )
+                worker = IngestWorker(
+                    source=consumer,
+                    publisher=bus,
+                    store=store,
+                    routes=routes,
+                    consumer=INGEST_CONSUMER,
+                    fetch_batch=s.ingest.fetch_batch,
+                    fetch_timeout_s=s.ingest.fetch_timeout_s,
+                )
             self.worker = worker
 
             async def devices_changed() -> None:
@@ -257,7 +283,10 @@ class Platform:
             http = _QuietServer(config)
             self._http = http
 
-            worker_task = asyncio.create_task(worker.run(stop), name="ingest-worker")
+            worker_task = asyncio.create_task(
+                worker.run(stop) if worker is not None else idle_until(stop),
+                name="ingest-worker",
+            )
             worker_task.add_done_callback(lambda t: _fatal(t, stop))
             if s.vehicles.enabled:
                 from ironbridge.vehicles import start_vehicle_endpoints
@@ -268,6 +297,34 @@ class Platform:
                 self._tasks.extend(vehicle_tasks)
                 ctx.extra["vehicle_endpoints"] = {"gbt32960": gb, "jt808": jt}
             self._tasks.append(asyncio.create_task(ctx.predict.run(stop), name="predict-scorer"))
+            from ironbridge.rules import EVENTS_CONSUMER, RULES_CONSUMER, RulesWorker, rules_service
+
+            rules_worker: RulesWorker = await rules_service(
+                ctx,
+                registry,
+                await bus.pull_consumer("IB_NORM", RULES_CONSUMER, filter_subject="ib.norm.points"),
+                await bus.pull_consumer("IB_RAW", EVENTS_CONSUMER, filter_subject="ib.v1.*.events"),
+            )
+            self._tasks.append(asyncio.create_task(rules_worker.run(stop), name="rules-worker"))
+            from ironbridge.analytics.sites import SiteRepository
+            from ironbridge.connect import ConnectorManager, ConnectorRepository
+
+            ctx.plant_sites = SiteRepository(registry.engine)
+            ctx.connectors = ConnectorManager(ConnectorRepository(registry.engine), bus)
+            self._tasks.append(asyncio.create_task(ctx.connectors.run(stop), name="connectors"))
+            from ironbridge.connect.sparkplug_host import SparkplugHost
+
+            spb_host = SparkplugHost(bus.client, bus)
+            ctx.extra["sparkplug_host"] = spb_host
+            self._tasks.append(asyncio.create_task(spb_host.run(stop), name="sparkplug-host"))
+            from ironbridge.aftersales import Aftersales, run_sla_watch
+
+            ctx.aftersales = Aftersales(registry.engine, registry, store)
+            rules_worker.alarm_hooks.append(work_order_action(ctx.aftersales))
+            self._tasks.append(
+                asyncio.create_task(run_sla_watch(ctx.aftersales, stop), name="aftersales-sla")
+            )
+            self.ctx = ctx
             http_task = asyncio.create_task(http.serve(), name="http-api")
             while not http.started:
                 if http_task.done():

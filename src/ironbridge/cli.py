@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ironbridge import __version__
+from ironbridge.predict_cli import predict_app
 from ironbridge.settings import Settings
 
 console = Console()
@@ -31,6 +32,9 @@ bench_app = typer.Typer(help="Benchmarks a user can run on their own copy of pub
 app.add_typer(sim_app, name="sim")
 app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
+app.add_typer(predict_app, name="predict")
+worker_app = typer.Typer(help="Cluster mode: worker processes, each scaled out on its own.")
+app.add_typer(worker_app, name="worker")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (DuckDB, SQLite, JetStream).")
@@ -125,6 +129,9 @@ def demo(
     excavators: Annotated[int, typer.Option(min=0)] = 50,
     gensets: Annotated[int, typer.Option(min=0)] = 20,
     faults: Annotated[bool, typer.Option(help="Inject faults into some machines.")] = True,
+    plant: Annotated[bool, typer.Option(help="Simulated plant over OPC UA and Modbus.")] = True,
+    nev_buses: Annotated[int, typer.Option(min=0, help="NEV buses over GB/T 32960 TCP.")] = 20,
+    jt808_trucks: Annotated[int, typer.Option(min=0, help="Trucks over JT/T 808 TCP.")] = 20,
 ) -> None:
     """Start the platform with a simulated fleet connected over real MQTT."""
     from ironbridge.app import configure_logging, run_until_stopped
@@ -132,6 +139,8 @@ def demo(
     from ironbridge.terminal import show_running
 
     settings = load_settings(config, data_dir, http_port, dev=True)
+    if nev_buses or jt808_trucks:
+        settings.vehicles.enabled = True
     configure_logging(settings.log_level)
 
     async def main(stop: asyncio.Event) -> None:
@@ -139,6 +148,23 @@ def demo(
             fleet = await start_demo_fleet(
                 platform, trucks=trucks, excavators=excavators, gensets=gensets, faults=faults
             )
+            if nev_buses or jt808_trucks:
+                from ironbridge.vehicles import start_demo_vehicles
+
+                assert platform.registry is not None
+                _background.add(
+                    await start_demo_vehicles(
+                        platform.registry,
+                        settings.vehicles,
+                        stop,
+                        buses=nev_buses,
+                        trucks=jt808_trucks,
+                    )
+                )
+            if plant:
+                from ironbridge.demo_plant import start_demo_plant
+
+                _background.add(await start_demo_plant(platform))
             _background.add(
                 asyncio.create_task(show_running(console, platform, stop, fleet), name="terminal")
             )
@@ -187,6 +213,83 @@ def sim_fleet(
             seed=seed,
         )
     )
+
+
+@sim_app.command("plant")
+def sim_plant(
+    opcua_port: Annotated[int, typer.Option(help="OPC UA port (stamping line).")] = 4841,
+    modbus_port: Annotated[int, typer.Option(help="Modbus TCP port (body shop).")] = 5021,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per second.")] = 1.0,
+) -> None:
+    """Run the stamping line (OPC UA) and body shop (Modbus TCP) simulators."""
+    from ironbridge.app import configure_logging
+    from ironbridge.sim.plant import PlantSimulator
+
+    configure_logging("INFO")
+
+    async def main(stop: asyncio.Event) -> None:
+        sim = PlantSimulator(speed=speed)
+        async with sim.opcua_server(opcua_port, host) as url, sim.modbus_server(modbus_port, host):
+            console.print(f"stamping line: {url}\nbody shop: modbus tcp {host}:{modbus_port}")
+            await sim.run(stop)
+
+    _run(main)
+
+
+connect_app = typer.Typer(help="Run one connector near the machines, publishing to NATS.")
+app.add_typer(connect_app, name="connect")
+NatsUrl = Annotated[str, typer.Option("--nats-url", help="NATS server with JetStream.")]
+NatsUser = Annotated[str, typer.Option("--nats-user", envvar="IRONBRIDGE_NATS__USER")]
+NatsPassword = Annotated[
+    str, typer.Option("--nats-password", envvar="IRONBRIDGE_NATS__PASSWORD", hide_input=True)
+]
+MapFile = Annotated[Path, typer.Option("--map", exists=True, help="YAML map of nodes/registers.")]
+
+
+def _connect(map_file: Path, nats_url: str, user: str, password: str, **overrides: Any) -> None:
+    from ironbridge.app import configure_logging
+    from ironbridge.connect.config import load_yaml_config
+    from ironbridge.connect.standalone import run_standalone
+
+    configure_logging("INFO")
+    config = load_yaml_config(map_file.read_text(), **overrides)
+    _run(
+        lambda stop: run_standalone(
+            config,
+            stop,
+            nats_url=nats_url,
+            user=user,
+            password=password,
+            name=map_file.stem,
+            report=lambda st: console.print(st, highlight=False),
+        )
+    )
+
+
+@connect_app.command("opcua")
+def connect_opcua(
+    map_file: MapFile,
+    url: Annotated[str | None, typer.Option(help="opc.tcp:// URL (overrides the map).")] = None,
+    nats_url: NatsUrl = "nats://127.0.0.1:4222",
+    nats_user: NatsUser = "",
+    nats_password: NatsPassword = "",
+) -> None:
+    """Subscribe to the mapped nodes of an OPC UA server and publish their changes."""
+    _connect(map_file, nats_url, nats_user, nats_password, kind="opcua", url=url)
+
+
+@connect_app.command("modbus")
+def connect_modbus(
+    map_file: MapFile,
+    host: Annotated[str | None, typer.Option(help="Device host (overrides the map).")] = None,
+    port: Annotated[int | None, typer.Option(help="Device port (overrides the map).")] = None,
+    nats_url: NatsUrl = "nats://127.0.0.1:4222",
+    nats_user: NatsUser = "",
+    nats_password: NatsPassword = "",
+) -> None:
+    """Poll a Modbus TCP device through its register map and publish the values."""
+    _connect(map_file, nats_url, nats_user, nats_password, kind="modbus", host=host, port=port)
 
 
 def _registry(config: Path | None, data_dir: Path | None) -> Any:
@@ -293,9 +396,10 @@ def bench_cmapss(
     subsets: Annotated[str, typer.Option(help="Comma-separated, e.g. FD001,FD003")] = "FD001",
 ) -> None:
     """Evaluate the RUL model on C-MAPSS with the standard protocol."""
-    from ironbridge.predict.bench import run_cmapss
+    from ironbridge.predict.bench import format_results, run_cmapss
 
-    run_cmapss(data, [s.strip() for s in subsets.split(",") if s.strip()])
+    names = [s.strip().upper() for s in subsets.split(",") if s.strip()]
+    console.print(format_results("cmapss", run_cmapss(data, names)), highlight=False)
 
 
 @bench_app.command("skab")
@@ -303,9 +407,9 @@ def bench_skab(
     data: Annotated[Path, typer.Option(help="Folder searched for SKAB CSV files")],
 ) -> None:
     """Evaluate the anomaly model on SKAB with its own protocol."""
-    from ironbridge.predict.bench import run_skab
+    from ironbridge.predict.bench import format_results, run_skab
 
-    run_skab(data)
+    console.print(format_results("skab", run_skab(data)), highlight=False)
 
 
 @bench_app.command("nab")
@@ -313,9 +417,97 @@ def bench_nab(
     data: Annotated[Path, typer.Option(help="NAB root folder (data/, labels/)")],
 ) -> None:
     """Evaluate the anomaly model on NAB's machine temperature series."""
-    from ironbridge.predict.bench import run_nab
+    from ironbridge.predict.bench import format_results, run_nab
 
-    run_nab(data)
+    console.print(format_results("nab", run_nab(data)), highlight=False)
+
+
+@app.command("edge")
+def edge(
+    config: Annotated[Path, typer.Option("--config", help="The agent's edge.toml.")],
+) -> None:
+    """Run the edge agent: collect locally, buffer on disk, forward as Sparkplug B."""
+    import logging
+
+    from ironbridge.edge.agent import EdgeAgent
+    from ironbridge.edge.config import load_config
+
+    # not app.configure_logging: importing the platform would double the agent's memory
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = load_config(config)
+
+    async def main(stop: asyncio.Event) -> None:
+        await EdgeAgent(cfg).run(stop)
+
+    _run(main)
+
+
+@app.command("api")
+def api_only(
+    config: ConfigFile = None, data_dir: DataDir = None, http_port: HttpPort = None
+) -> None:
+    """Start the API and console only (cluster mode: ingest runs in ``worker ingest``)."""
+    from ironbridge.app import configure_logging, run_until_stopped
+
+    settings = load_settings(config, data_dir, http_port, ingest={"in_process": False})
+    configure_logging(settings.log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_until_stopped(settings, stop)
+
+    _run(main)
+
+
+@admin_app.command("migrate")
+def admin_migrate(
+    to: Annotated[str, typer.Option("--to", help="Target PostgreSQL URL (postgresql://…).")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy an embedded installation (registry and telemetry) into PostgreSQL (stopped first)."""
+    from ironbridge.cluster.migrate import migrate_installation
+    from ironbridge.model import IronbridgeError
+
+    settings = load_settings(config, data_dir)
+    try:
+        report = migrate_installation(
+            settings.data_dir.resolve(), settings.registry_database_url, to
+        )
+    except IronbridgeError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    rows = sum(report.registry_rows.values())
+    console.print(
+        f"migrated {rows} registry rows in {len(report.registry_rows)} tables, "
+        f"{report.points} points, {report.events} events, "
+        f"{len(report.checkpoints)} checkpoints; counts verified"
+    )
+
+
+@worker_app.command("ingest")
+def worker_ingest(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="Worker id (default <host>-<pid>).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Port of /healthz, /readyz, /metrics.")
+    ] = None,
+) -> None:
+    """Run an ingest worker: holds IB_RAW partitions, commits them to the store."""
+    from ironbridge.app import configure_logging
+    from ironbridge.cluster.ingest_role import run_ingest_worker
+
+    settings = load_settings(config, data_dir)
+    if metrics_port is not None:
+        settings.ingest.metrics_port = metrics_port
+    configure_logging(settings.log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_ingest_worker(settings, stop, worker_id)
+
+    _run(main)
 
 
 def main() -> None:

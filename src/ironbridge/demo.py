@@ -17,7 +17,17 @@ import httpx
 from rich.console import Console
 
 from ironbridge.chain import DEMO_CHAIN_NAME, SqlChainRepository, install_demo_chain
-from ironbridge.model import Asset, Conflict, Device, NotFound, check_id
+from ironbridge.model import (
+    Asset,
+    Conflict,
+    Device,
+    NotFound,
+    Principal,
+    Role,
+    check_id,
+    now_us,
+)
+from ironbridge.predict.service import PredictService, TrainRequest
 from ironbridge.sim import (
     FaultSchedule,
     FleetPlan,
@@ -149,11 +159,20 @@ async def start_demo_fleet(
     _LOGGER.info("provisioning %d simulated machines", len(plan.devices))
     creds = await asyncio.to_thread(provision_fleet, registry, plan, _load_credentials(cred_path))
     await asyncio.to_thread(_save_credentials, cred_path, creds)
+    from ironbridge.rules import AlarmStore, install_default_rules
+
+    await asyncio.to_thread(install_default_rules, AlarmStore(registry.engine))
     await asyncio.to_thread(load_demo_chain, registry)
+    if platform.ctx is not None and platform.ctx.aftersales is not None:
+        from ironbridge.aftersales import seed_service_network
+
+        await asyncio.to_thread(seed_service_network, platform.ctx.aftersales)
     if platform.server is not None:
         await platform.server.set_devices(await asyncio.to_thread(registry.device_credentials))
     schedule = (
-        FaultSchedule.random(plan, max(1, len(plan.devices) // 20), within_s=600, seed=seed)
+        FaultSchedule.random(plan, max(1, len(plan.devices) // 20), within_s=600, seed=seed).merged(
+            FaultSchedule.degradation(plan, max(1, trucks // 10), seed=seed)
+        )
         if faults
         else None
     )
@@ -177,7 +196,46 @@ async def start_demo_fleet(
         _LOGGER.info("simulated fleet stopped")
 
     platform.before_stop.append(stop_fleet)
+    if faults and trucks and platform.ctx is not None and platform.ctx.predict is not None:
+        train = asyncio.create_task(
+            _train_demo_model(platform.ctx.predict, registry), name="demo-predict-train"
+        )
+        platform.before_stop.append(lambda: _cancel(train))
     return FleetHandle(simulator, task)
+
+
+#: The demo trains its truck model on the healthy first minutes (wear starts at 10 min),
+#: leaving out the first two, while the engines warm up.
+DEMO_TRAIN_AFTER_S = 570.0
+DEMO_WARMUP_S = 120.0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _train_demo_model(predict: PredictService, registry: Registry) -> None:
+    """Train and deploy a heavy_truck anomaly/health model once enough history is stored."""
+    if predict.models.active("heavy_truck", "pdm") is not None:
+        return  # an earlier run (or the user) already deployed one
+    await asyncio.sleep(DEMO_TRAIN_AFTER_S)
+    root = await asyncio.to_thread(registry.get_tenant, None, "root")
+    who = Principal(
+        user_id=0, username="demo", tenant_id=root.id, tenant_path=root.path, role=Role.ADMIN
+    )
+    job = await predict.start_training(
+        who,
+        TrainRequest(
+            asset_type="heavy_truck",
+            measurements=("coolant_temp", "oil_pressure", "engine_speed", "engine_load"),
+            start_us=now_us() - int((DEMO_TRAIN_AFTER_S - DEMO_WARMUP_S) * 1_000_000),
+            bucket_s=15,
+            deploy=True,
+        ),
+    )
+    _LOGGER.info("demo: training the heavy_truck health model (job %s)", job.id)
 
 
 async def run_standalone_fleet(

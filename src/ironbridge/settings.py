@@ -45,12 +45,40 @@ class NatsSettings(BaseModel):
     replicas: int = 1
 
 
+class VehicleSettings(BaseModel):
+    """The GB/T 32960 and JT/T 808 TCP endpoints (off by default; the demo turns them on)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    #: GB/T 32960 has no registered port; 32960 by convention
+    gbt32960_port: int = 32960
+    #: JT/T 808 is often served on 6808/7611/8808; 18808 avoids clashes
+    jt808_port: int = 18808
+    #: unknown VIN / terminal: "reject", or "pending" (registered, awaiting an operator)
+    unknown_policy: Literal["reject", "pending"] = "reject"
+    idle_timeout_s: float = 180.0
+    #: answer 0x02 real-time uploads on success (Annex B.2.1 says no; most platforms do)
+    ack_realtime: bool = True
+
+
 class IngestSettings(BaseModel):
     """The ingest worker's batching."""
 
     fetch_batch: int = 2000
     fetch_timeout_s: float = 0.25
     max_ack_pending: int = 20000
+    #: run the ingest worker inside the API process (embedded mode); ``ironbridge api``
+    #: turns it off and ``ironbridge worker ingest`` processes ingest instead
+    in_process: bool = True
+    #: cluster mode: IB_RAW partitions shared out between ingest worker processes
+    partitions: int = 8
+    #: a worker's partition leases expire this long after its last renewal
+    lease_ttl_s: float = 6.0
+    #: worker id in the lease bucket (default ``<host>-<pid>``)
+    worker_id: str = ""
+    #: ``/healthz``, ``/readyz`` and ``/metrics`` of a worker process
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
 
 
 class Settings(BaseSettings):
@@ -79,6 +107,9 @@ class Settings(BaseSettings):
     telemetry: str = "duckdb"
     nats: NatsSettings = Field(default_factory=NatsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    #: seconds between predictive-maintenance scoring passes (assets with new data)
+    predict_interval_s: float = 60.0
+    vehicles: VehicleSettings = Field(default_factory=VehicleSettings)
 
     @classmethod
     def settings_customise_sources(

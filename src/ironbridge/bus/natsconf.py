@@ -76,8 +76,33 @@ def check_bcrypt_hash(value: str, field: str) -> str:
     return value
 
 
+#: Sparkplug B namespace as a NATS subject token (nats-server >= 2.10 maps the MQTT
+#: topic ``spBv1.0/g/NDATA/n`` to the subject ``spBv1//0.g.NDATA.n``)
+SPARKPLUG_PREFIX = "spBv1//0"
+
+
+def sparkplug_permissions(device_id: str) -> tuple[list[str], list[str]]:
+    """Return (publish, subscribe) subjects of a device acting as a Sparkplug edge node.
+
+    A device may be the Sparkplug edge node whose ``edge_node_id`` equals its device id,
+    in any group: it publishes N*/D* messages of that node (and its devices) and
+    receives the NCMD/DCMD addressed to it and the host applications' STATE.
+    """
+    node = device_id
+    publish = [f"{SPARKPLUG_PREFIX}.*.*.{node}", f"{SPARKPLUG_PREFIX}.*.*.{node}.*"]
+    subscribe = [
+        f"{SPARKPLUG_PREFIX}.*.NCMD.{node}",
+        f"{SPARKPLUG_PREFIX}.*.DCMD.{node}.*",
+        f"{SPARKPLUG_PREFIX}.STATE.*",
+    ]
+    return publish, subscribe
+
+
 def _device_user(cred: DeviceCredentialLike) -> str:
     own = _q(device_subjects(cred.device_id))
+    spb_pub, spb_sub = sparkplug_permissions(cred.device_id)
+    pub = ", ".join([own, *(_q(s) for s in spb_pub)])
+    sub = ", ".join([own, *(_q(s) for s in spb_sub)])
     hashed = check_bcrypt_hash(cred.credential_hash, f"{cred.device_id}.credential_hash")
     return (
         f"    {{ user: {_q(cred.device_id)}, "
@@ -85,7 +110,7 @@ def _device_user(cred: DeviceCredentialLike) -> str:
         # devices speak MQTT only: a plain NATS connection with a device credential
         # could subscribe to subjects an MQTT client never sees
         'allowed_connection_types: ["MQTT"], '
-        f"permissions: {{ publish: {{ allow: [{own}] }}, subscribe: {{ allow: [{own}] }} }} }}"
+        f"permissions: {{ publish: {{ allow: [{pub}] }}, subscribe: {{ allow: [{sub}] }} }} }}"
     )
 
 
@@ -99,7 +124,8 @@ def render_config(
 
     Users: ``ib-internal`` with full permissions, and one user per device whose
     password is its bcrypt hash, allowed to connect over MQTT only, publish and
-    subscribe only under ``ib.v1.<device-id>.>``. Tested on nats-server 2.15: an MQTT
+    subscribe only under ``ib.v1.<device-id>.>`` and, as a Sparkplug B edge node of that
+    id, on the subjects of :func:`sparkplug_permissions`. Tested on nats-server 2.15: an MQTT
     client needs no permission on the ``$MQTT.>`` internals for QoS 0/1/2 publishing or
     QoS 1 subscriptions (the server grants those implicitly), so none are given. There
     is no ``no_auth_user``: anonymous connections are refused.

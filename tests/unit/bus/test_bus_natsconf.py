@@ -50,7 +50,9 @@ def test_users_and_permissions() -> None:
     assert [line.split('"')[1] for line in lines] == ["truck-1", "truck-2"]  # sorted
     assert (
         'allowed_connection_types: ["MQTT"], permissions: { publish: { allow: '
-        '["ib.v1.truck-1.>"] }, subscribe: { allow: ["ib.v1.truck-1.>"] } }'
+        '["ib.v1.truck-1.>", "spBv1//0.*.*.truck-1", "spBv1//0.*.*.truck-1.*"] }, '
+        'subscribe: { allow: ["ib.v1.truck-1.>", "spBv1//0.*.NCMD.truck-1", '
+        '"spBv1//0.*.DCMD.truck-1.*", "spBv1//0.STATE.*"] } }'
     ) in lines[0]
 
 
