@@ -10,7 +10,6 @@ login of the same VIN closes the older session (GB/T 32960 Annex B).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,14 +31,13 @@ from ironbridge.codec.gbt32960 import (
     flatten_report,
     split_stream,
 )
+from ironbridge.connect.tcp import FramedServer
 from ironbridge.connect.vehicles import (
     SESSION_EVENT_KIND,
-    EndpointStats,
     FrameObserver,
     RawPublisher,
     VehicleDirectory,
     VehicleIdentity,
-    VehicleSink,
     log_now,
 )
 from ironbridge.model import Event, IronbridgeError, from_datetime
@@ -98,8 +96,10 @@ def _header_only(raw: bytes) -> Frame | None:
     )
 
 
-class Gbt32960Server:
+class Gbt32960Server(FramedServer[Gbt32960Session]):
     """An asyncio TCP server speaking the platform side of GB/T 32960.3."""
+
+    label = "GB/T 32960"
 
     def __init__(
         self,
@@ -112,117 +112,30 @@ class Gbt32960Server:
         ack_realtime: bool = True,
         observers: tuple[FrameObserver, ...] = (),
     ) -> None:
+        super().__init__(
+            publisher, host=host, port=port, idle_timeout_s=idle_timeout_s, observers=observers
+        )
         self._directory = directory
-        self._host = host
-        self._port = port
-        self._idle = idle_timeout_s
         self._ack_realtime = ack_realtime
-        self.stats = EndpointStats()
-        self._sink = VehicleSink(publisher, self.stats, observers)
-        self._server: asyncio.Server | None = None
-        self.sessions: dict[str, Gbt32960Session] = {}
         self._by_vin: dict[str, Gbt32960Session] = {}
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self._port
-        return int(self._server.sockets[0].getsockname()[1])
+    def _new_session(self, peer: str, writer: asyncio.StreamWriter) -> Gbt32960Session:
+        return Gbt32960Session(peer=peer, writer=writer)
 
-    async def start(self) -> None:
-        """Bind and start accepting terminals."""
-        self._server = await asyncio.start_server(
-            self._handle, self._host, self._port, limit=_READ_SIZE, backlog=4096
-        )
-        _LOGGER.info("GB/T 32960 endpoint listening on %s:%d", self._host, self.port)
+    def _split(self, buf: bytes) -> tuple[list[bytes], bytes, int]:
+        frames, rest, skipped = split_stream(buf)
+        return list(frames), rest, skipped
 
-    async def close(self) -> None:
-        """Stop accepting and close every session."""
-        if self._server is not None:
-            self._server.close()
-            for s in list(self.sessions.values()):
-                if s.writer is not None:
-                    s.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-            self._server = None
+    def _who(self, session: Gbt32960Session) -> str:
+        return session.vin or "no login"
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set."""
-        await self.start()
-        try:
-            await stop.wait()
-        finally:
-            await self.close()
+    def _closed(self, session: Gbt32960Session) -> bool:
+        return session.state is SessionState.CLOSED
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str(writer.get_extra_info("peername"))
-        session = Gbt32960Session(peer=peer, writer=writer)
-        key = f"{peer}#{id(session)}"
-        self.sessions[key] = session
-        self.stats.sessions_open += 1
-        self.stats.sessions_total += 1
-        buf = b""
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self._idle):
-                        chunk = await reader.read(_READ_SIZE)
-                except TimeoutError:
-                    self.stats.idle_closed += 1
-                    _LOGGER.info("GB/T 32960 session %s (%s) idle, closing", peer, session.vin)
-                    break
-                if not chunk:
-                    break
-                received = time.perf_counter_ns()
-                frames, buf, skipped = split_stream(buf + chunk)
-                if skipped:
-                    self._malformed(session, f"{skipped} bytes outside any frame")
-                if len(buf) > _MAX_BUFFER:
-                    self._malformed(session, "no frame boundary in 256 KiB")
-                    buf = b""
-                for raw in frames:
-                    try:
-                        answer = await self._frame(session, raw)
-                    except IronbridgeError as exc:
-                        # the registry or the bus failed: no answer, the terminal retries
-                        self.stats.publish_errors += 1
-                        if log_now(self.stats.publish_errors):
-                            _LOGGER.warning("GB/T 32960 session %s: %s", peer, exc)
-                        continue
-                    if answer:
-                        writer.write(answer)
-                        self.stats.answered += 1
-                        self.stats.note_latency((time.perf_counter_ns() - received) // 1000)
-                    if session.state is SessionState.CLOSED:
-                        break
-                await writer.drain()
-                if session.state is SessionState.CLOSED:
-                    break
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            session.state = SessionState.CLOSED
-            self.sessions.pop(key, None)
-            if session.vin and self._by_vin.get(session.vin) is session:
-                del self._by_vin[session.vin]
-            self.stats.sessions_open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    def _malformed(self, session: Gbt32960Session, reason: str) -> None:
-        session.malformed += 1
-        session.last_error = reason
-        self.stats.malformed += 1
-        if session.malformed == 1:
-            _LOGGER.warning(
-                "GB/T 32960 session %s (%s): malformed input: %s (further ones counted only)",
-                session.peer,
-                session.vin or "no login",
-                reason,
-            )
+    def _forget(self, session: Gbt32960Session) -> None:
+        session.state = SessionState.CLOSED
+        if session.vin and self._by_vin.get(session.vin) is session:
+            del self._by_vin[session.vin]
 
     async def _frame(self, session: Gbt32960Session, raw: bytes) -> bytes | None:
         self.stats.frames += 1

@@ -12,7 +12,6 @@ can be read, logged once per session, and the session goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -39,14 +38,13 @@ from ironbridge.codec.jt808 import (
     split_stream,
     unescape,
 )
+from ironbridge.connect.tcp import FramedServer
 from ironbridge.connect.vehicles import (
     SESSION_EVENT_KIND,
-    EndpointStats,
     FrameObserver,
     RawPublisher,
     VehicleDirectory,
     VehicleIdentity,
-    VehicleSink,
     log_now,
 )
 from ironbridge.model import Event, IronbridgeError, now_us
@@ -134,8 +132,10 @@ def _best_effort_header(raw: bytes) -> Header | None:
     )
 
 
-class Jt808Server:
+class Jt808Server(FramedServer[Jt808Session]):
     """An asyncio TCP server speaking the platform side of JT/T 808."""
+
+    label = "JT/T 808"
 
     def __init__(
         self,
@@ -148,108 +148,24 @@ class Jt808Server:
         idle_timeout_s: float = 180.0,
         observers: tuple[FrameObserver, ...] = (),
     ) -> None:
+        super().__init__(
+            publisher, host=host, port=port, idle_timeout_s=idle_timeout_s, observers=observers
+        )
         self._directory = directory
         self._secret = secret
-        self._host = host
-        self._port = port
-        self._idle = idle_timeout_s
-        self.stats = EndpointStats()
-        self._sink = VehicleSink(publisher, self.stats, observers)
-        self._server: asyncio.Server | None = None
-        self.sessions: dict[str, Jt808Session] = {}
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self._port
-        return int(self._server.sockets[0].getsockname()[1])
+    def _new_session(self, peer: str, writer: asyncio.StreamWriter) -> Jt808Session:
+        return Jt808Session(peer=peer, writer=writer)
 
-    async def start(self) -> None:
-        """Bind and start accepting terminals."""
-        self._server = await asyncio.start_server(
-            self._handle, self._host, self._port, limit=_READ_SIZE, backlog=4096
-        )
-        _LOGGER.info("JT/T 808 endpoint listening on %s:%d", self._host, self.port)
+    def _split(self, buf: bytes) -> tuple[list[bytes], bytes, int]:
+        frames, rest = split_stream(buf)
+        return list(frames), rest, 0
 
-    async def close(self) -> None:
-        """Stop accepting and close every session."""
-        if self._server is not None:
-            self._server.close()
-            for s in list(self.sessions.values()):
-                if s.writer is not None:
-                    s.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-            self._server = None
+    def _who(self, session: Jt808Session) -> str:
+        return session.phone or "unregistered"
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set."""
-        await self.start()
-        try:
-            await stop.wait()
-        finally:
-            await self.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str(writer.get_extra_info("peername"))
-        session = Jt808Session(peer=peer, writer=writer)
-        key = f"{peer}#{id(session)}"
-        self.sessions[key] = session
-        self.stats.sessions_open += 1
-        self.stats.sessions_total += 1
-        buf = b""
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self._idle):
-                        chunk = await reader.read(_READ_SIZE)
-                except TimeoutError:
-                    self.stats.idle_closed += 1
-                    _LOGGER.info("JT/T 808 session %s (%s) idle, closing", peer, session.phone)
-                    break
-                if not chunk:
-                    break
-                received = time.perf_counter_ns()
-                frames, buf = split_stream(buf + chunk)
-                if len(buf) > _MAX_BUFFER:
-                    self._malformed(session, "no frame end in 256 KiB")
-                    buf = b""
-                for raw in frames:
-                    try:
-                        answer = await self._frame(session, raw)
-                    except IronbridgeError as exc:
-                        # the registry or the bus failed: no answer, the terminal retries
-                        self.stats.publish_errors += 1
-                        if log_now(self.stats.publish_errors):
-                            _LOGGER.warning("JT/T 808 session %s: %s", peer, exc)
-                        continue
-                    if answer:
-                        writer.write(answer)
-                        self.stats.answered += 1
-                        self.stats.note_latency((time.perf_counter_ns() - received) // 1000)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            session.state = SessionState.CLOSED
-            self.sessions.pop(key, None)
-            self.stats.sessions_open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    def _malformed(self, session: Jt808Session, reason: str) -> None:
-        session.malformed += 1
-        session.last_error = reason
-        self.stats.malformed += 1
-        if session.malformed == 1:
-            _LOGGER.warning(
-                "JT/T 808 session %s (%s): malformed input: %s (further ones counted only)",
-                session.peer,
-                session.phone or "unregistered",
-                reason,
-            )
+    def _forget(self, session: Jt808Session) -> None:
+        session.state = SessionState.CLOSED
 
     def _general(self, session: Jt808Session, request: Header, result: int) -> bytes:
         header = Header(
