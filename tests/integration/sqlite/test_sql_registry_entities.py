@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,12 +70,14 @@ def test_migrations_reach_head_on_an_empty_database(db_url: str) -> None:
     assert all("0001" in {r.revision for r in script.iterate_revisions(h, "base")} for h in heads)
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(registry: SqlRegistry, db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite pragmas")
-    with registry._engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    registry = SqlRegistry.open(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    try:
+        with registry.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        registry.close()
 
 
 # -- tenants -------------------------------------------------------------------------
