@@ -23,6 +23,8 @@ from ironbridge.sim.fleet import AnyFleet, Value, build_fleets
 from ironbridge.sim.plan import FleetPlan, MachineKind
 
 _LOGGER = logging.getLogger(__name__)
+_CONNECT_WAVE = 25
+_CONNECT_PAUSE_S = 0.25
 
 #: Default seconds between reports, per machine kind.
 DEFAULT_INTERVALS: Mapping[MachineKind, float] = MappingProxyType(
@@ -230,11 +232,15 @@ class FleetSimulator:
         if self._started:
             return
         self._started = True
-        for dev in self.config.plan.devices:
+        for i, dev in enumerate(self.config.plan.devices):
             link = _DeviceLink(dev.device_id, self.config.credentials[dev.device_id], self.config,
                                self._counters)  # fmt: skip
             self._links[dev.device_id] = link
             link.start()
+            if i % _CONNECT_WAVE == _CONNECT_WAVE - 1:
+                # Pacing, not waiting: each login costs the broker a bcrypt check, and a
+                # few hundred at once on two cores time out and retry noisily.
+                time.sleep(_CONNECT_PAUSE_S)
         _LOGGER.info("simulator: connecting %d devices to %s:%d", len(self._links),
                      self.config.host, self.config.port)  # fmt: skip
 
