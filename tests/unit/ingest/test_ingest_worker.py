@@ -1,0 +1,131 @@
+"""The ingest worker with a real DuckDB store; the bus is faked at its I/O seam."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from ironbridge.ingest import IngestWorker, RouteCache, ipc_to_batch
+from ironbridge.model import NotFound, parse_asset_type
+from ironbridge.store import DeviceRoute
+from ironbridge.store.duckdb import DuckDBTelemetryStore
+
+T0_MS = 1_795_000_000_000
+NOW_US = (T0_MS + 60_000) * 1000
+TYPE = parse_asset_type({"name": "pump", "measurements": [{"name": "flow", "min": 0, "max": 100}]})
+ROUTE = DeviceRoute(
+    device_id="dev-1",
+    tenant_id="root",
+    revoked=False,
+    asset_ids=("pump-1",),
+    types={"pump-1": TYPE},
+    series={"pump-1": {"flow": 7}},
+)
+
+
+@dataclass
+class Msg:
+    subject: str
+    data: bytes
+    stream_seq: int
+    headers: Mapping[str, str] | None = None
+    timestamp_us: int = NOW_US
+
+
+@dataclass
+class FakeBus:
+    """Records publishes and acks; what a real JetStream would be asked to do."""
+
+    published: list[tuple[str, bytes, dict[str, str], str | None]] = field(default_factory=list)
+    acked: list[int] = field(default_factory=list)
+    store: DuckDBTelemetryStore | None = None
+    count_at_ack: list[int] = field(default_factory=list)
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        msg_id: str | None = None,
+    ) -> int:
+        self.published.append((subject, payload, dict(headers or {}), msg_id))
+        return len(self.published)
+
+    async def fetch(self, batch: int, timeout: float) -> Sequence[Msg]:
+        return []
+
+    async def ack_all(self, messages: Sequence[object]) -> None:
+        assert self.store is not None
+        self.count_at_ack.append(self.store.count())
+        self.acked.extend(m.stream_seq for m in messages)  # type: ignore[attr-defined]
+
+
+def lookup(device_id: str) -> DeviceRoute:
+    if device_id == "dev-1":
+        return ROUTE
+    raise NotFound("device", device_id)
+
+
+def sample(seq: int, value: float, device: str = "dev-1") -> Msg:
+    body = orjson.dumps({"ts": T0_MS + seq * 1000, "values": {"flow": value}})
+    return Msg(subject=f"ib.v1.{device}.telemetry", data=body, stream_seq=seq)
+
+
+def worker(store: DuckDBTelemetryStore, bus: FakeBus) -> IngestWorker:
+    bus.store = store
+    return IngestWorker(
+        source=bus,
+        publisher=bus,
+        store=store,
+        routes=RouteCache(lookup),
+        clock=lambda: NOW_US,
+    )
+
+
+async def test_commit_then_ack_dead_letters_and_normalised_batches() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    bus = FakeBus()
+    w = worker(store, bus)
+    await w.process(
+        [sample(1, 10.0), sample(2, 500.0), sample(3, 30.0, device="ghost"), sample(4, 40.0)]
+    )
+    # acked only after the points were committed, and all four acked
+    assert bus.count_at_ack == [2]
+    assert bus.acked == [1, 2, 3, 4]
+    assert store.checkpoint("ingest") == 4
+    letters = {
+        h["Ib-Seq"]: (s, h["Ib-Field"], h["Ib-Reason"], mid)
+        for s, _, h, mid in bus.published
+        if s.startswith("ib.dead.")
+    }
+    assert letters["2"][0] == "ib.dead.dev-1"
+    assert letters["2"][1] == "values.flow"
+    assert "above the valid range" in letters["2"][2]
+    assert letters["2"][3] == "dl-2"
+    assert letters["3"][:3] == ("ib.dead.ghost", "device", "unknown device 'ghost'")
+    [norm] = [p for s, p, _, _ in bus.published if s == "ib.norm.points"]
+    batch = ipc_to_batch(norm)
+    assert batch.series.tolist() == [7, 7]
+    assert batch.value.tolist() == [10.0, 40.0]
+    store.close()
+
+
+async def test_redelivered_messages_at_or_below_the_checkpoint_are_not_stored_again() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    bus = FakeBus()
+    w = worker(store, bus)
+    await w.process([sample(1, 10.0), sample(2, 20.0)])
+    # a redelivery of 2 (lost ack) alongside a new message 3
+    await w.process([sample(2, 99.0), sample(3, 30.0)])
+    raw = store.raw([7], (T0_MS) * 1000, (T0_MS + 10_000) * 1000)
+    assert raw["value"].to_pylist() == [10.0, 20.0, 30.0]
+    assert w.stats.skipped_redelivered == 1
+    assert bus.acked == [1, 2, 2, 3]
+    # a restarted worker reads the checkpoint from the store and skips what it covers
+    again = worker(store, FakeBus())
+    await again.process([sample(3, 77.0), sample(4, 40.0)])
+    raw = store.raw([7], (T0_MS) * 1000, (T0_MS + 10_000) * 1000)
+    assert raw["value"].to_pylist() == [10.0, 20.0, 30.0, 40.0]
+    store.close()
