@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 
 from ironbridge.model import Event, InvalidInput, PermanentError
+from ironbridge.store.arguments import aggregates, check_limit, check_range, series_ids
 from ironbridge.store.duckdb.columnar import (
     MaxTsIndex,
     PreparedBatch,
@@ -87,45 +88,6 @@ _EVENTS_SQL = (
     " ORDER BY ts, asset_id, kind, code LIMIT $limit"
 )
 _KINDS_SQL = " AND kind IN (SELECT unnest($kinds::VARCHAR[]))"
-
-
-def _check_range(start_us: int, end_us: int) -> None:
-    if int(start_us) >= int(end_us):
-        raise InvalidInput("start_us", f"must be before end_us ({start_us} >= {end_us})")
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and int(limit) < 1:
-        raise InvalidInput("limit", f"must be a positive integer, got {limit}")
-
-
-def _series_ids(series: Sequence[int]) -> np.ndarray[Any, np.dtype[np.int64]]:
-    try:
-        ids = np.asarray(series, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput("series", "must be a sequence of integer series ids") from exc
-    if ids.ndim != 1:
-        raise InvalidInput("series", "must be a flat sequence of integer series ids")
-    if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
-        ids = np.unique(ids)
-    return ids
-
-
-def _aggs(aggs: Sequence[Agg]) -> list[Agg]:
-    if isinstance(aggs, str):
-        aggs = [aggs]  # type: ignore[list-item]
-    out: list[Agg] = []
-    for a in aggs:
-        try:
-            agg = Agg(a)
-        except ValueError as exc:
-            allowed = ", ".join(x.value for x in Agg)
-            raise InvalidInput("aggs", f"unknown aggregate {a!r} (one of {allowed})") from exc
-        if agg not in out:
-            out.append(agg)
-    if not out:
-        raise InvalidInput("aggs", "at least one aggregate is required")
-    return out
 
 
 def _agg_schema(aggs: Sequence[Agg]) -> pa.Schema:
@@ -395,9 +357,9 @@ class DuckDBTelemetryStore:
         self, series: Sequence[int], start_us: int, end_us: int, limit: int | None = None
     ) -> pa.Table:
         """Points in ``[start_us, end_us)``: columns series, ts, value; ordered by series, ts."""
-        _check_range(start_us, end_us)
-        _check_limit(limit)
-        ids = _series_ids(series)
+        check_range(start_us, end_us)
+        check_limit(limit)
+        ids = series_ids(series)
         if ids.shape[0] == 0:
             return RAW_SCHEMA.empty_table()
         params: dict[str, Any] = {"start": int(start_us), "end": int(end_us)}
@@ -420,12 +382,12 @@ class DuckDBTelemetryStore:
         Buckets are aligned to the Unix epoch (``floor(ts / bucket_us) * bucket_us``);
         empty buckets are omitted. A repeated aggregate yields one column.
         """
-        _check_range(start_us, end_us)
+        check_range(start_us, end_us)
         if int(bucket_us) <= 0:
             raise InvalidInput("bucket_us", f"must be positive, got {bucket_us}")
-        wanted = _aggs(aggs)
+        wanted = aggregates(aggs)
         schema = _agg_schema(wanted)
-        ids = _series_ids(series)
+        ids = series_ids(series)
         if ids.shape[0] == 0:
             return schema.empty_table()
         width = int(bucket_us)
@@ -439,7 +401,7 @@ class DuckDBTelemetryStore:
 
     def latest(self, series: Sequence[int]) -> pa.Table:
         """Latest point of each series: columns series, ts, value (absent series omitted)."""
-        ids = _series_ids(series)
+        ids = series_ids(series)
         if ids.shape[0] == 0:
             return RAW_SCHEMA.empty_table()
         lo, hi = int(ids[0]), int(ids[-1])
@@ -464,7 +426,7 @@ class DuckDBTelemetryStore:
         last, lowest and highest point. A range holding at most ``max_points`` points is
         returned whole.
         """
-        _check_range(start_us, end_us)
+        check_range(start_us, end_us)
         if int(max_points) < 4:
             raise InvalidInput("max_points", f"must be at least 4, got {max_points}")
         columns = int(max_points) // 4
@@ -496,8 +458,8 @@ class DuckDBTelemetryStore:
 
         Ordered by ts (then asset, kind, code); ``kinds=None`` means every kind.
         """
-        _check_range(start_us, end_us)
-        _check_limit(limit)
+        check_range(start_us, end_us)
+        check_limit(limit)
         if isinstance(asset_ids, str) or isinstance(kinds, str):
             raise InvalidInput("asset_ids", "asset_ids and kinds must be sequences of strings")
         if not asset_ids or (kinds is not None and not kinds):

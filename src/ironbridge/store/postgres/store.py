@@ -19,6 +19,7 @@ import psycopg_pool
 import pyarrow as pa
 
 from ironbridge.model import Event, InvalidInput, PermanentError
+from ironbridge.store.arguments import aggregates, check_limit, check_range, series_ids
 from ironbridge.store.duckdb.columnar import (
     NO_TS,
     PreparedBatch,
@@ -109,6 +110,10 @@ def rollup_states(
         ts[ends],
         value[ends],
     )
+
+
+def _series_list(series: Sequence[int]) -> list[int]:
+    return [int(x) for x in series_ids(series)]
 
 
 def _copy_points(cur: Any, series: Any, ts: Any, value: Any) -> None:
@@ -220,43 +225,6 @@ _FINAL = {
     Agg.FIRST: "(min(ARRAY[first_ts::float8, first_v]))[2]",
     Agg.LAST: "(max(ARRAY[last_ts::float8, last_v]))[2]",
 }
-
-
-def _check_range(start_us: int, end_us: int) -> None:
-    if int(start_us) >= int(end_us):
-        raise InvalidInput("start_us", f"must be before end_us ({start_us} >= {end_us})")
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and int(limit) < 1:
-        raise InvalidInput("limit", f"must be a positive integer, got {limit}")
-
-
-def _series_ids(series: Sequence[int]) -> list[int]:
-    try:
-        ids = np.asarray(series, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput("series", "must be a sequence of integer series ids") from exc
-    if ids.ndim != 1:
-        raise InvalidInput("series", "must be a flat sequence of integer series ids")
-    return [int(x) for x in np.unique(ids)]
-
-
-def _aggs(aggs: Sequence[Agg]) -> list[Agg]:
-    if isinstance(aggs, str):
-        aggs = [aggs]  # type: ignore[list-item]
-    out: list[Agg] = []
-    for a in aggs:
-        try:
-            agg = Agg(a)
-        except ValueError as exc:
-            allowed = ", ".join(x.value for x in Agg)
-            raise InvalidInput("aggs", f"unknown aggregate {a!r} (one of {allowed})") from exc
-        if agg not in out:
-            out.append(agg)
-    if not out:
-        raise InvalidInput("aggs", "at least one aggregate is required")
-    return out
 
 
 def _agg_schema(aggs: Sequence[Agg]) -> pa.Schema:
@@ -537,9 +505,9 @@ class PostgresTelemetryStore:
         self, series: Sequence[int], start_us: int, end_us: int, limit: int | None = None
     ) -> pa.Table:
         """Points in ``[start_us, end_us)``: columns series, ts, value; ordered by series, ts."""
-        _check_range(start_us, end_us)
-        _check_limit(limit)
-        ids = _series_ids(series)
+        check_range(start_us, end_us)
+        check_limit(limit)
+        ids = _series_list(series)
         if not ids:
             return RAW_SCHEMA.empty_table()
         sql = (
@@ -575,12 +543,12 @@ class PostgresTelemetryStore:
         reads the 1-minute (1-hour) roll-up for the whole roll-up buckets inside the
         range and the points only at its ragged ends.
         """
-        _check_range(start_us, end_us)
+        check_range(start_us, end_us)
         if int(bucket_us) <= 0:
             raise InvalidInput("bucket_us", f"must be positive, got {bucket_us}")
-        wanted = _aggs(aggs)
+        wanted = aggregates(aggs)
         schema = _agg_schema(wanted)
-        ids = _series_ids(series)
+        ids = _series_list(series)
         if not ids:
             return schema.empty_table()
         width = int(bucket_us)
@@ -625,7 +593,7 @@ class PostgresTelemetryStore:
 
     def latest(self, series: Sequence[int]) -> pa.Table:
         """Latest point of each series: columns series, ts, value (absent series omitted)."""
-        ids = _series_ids(series)
+        ids = _series_list(series)
         if not ids:
             return RAW_SCHEMA.empty_table()
         sql = "SELECT series, ts, value FROM tm_latest WHERE series = ANY(%(ids)s) ORDER BY series"
@@ -646,7 +614,7 @@ class PostgresTelemetryStore:
         last, lowest and highest point. A range holding at most ``max_points`` points is
         returned whole.
         """
-        _check_range(start_us, end_us)
+        check_range(start_us, end_us)
         if int(max_points) < 4:
             raise InvalidInput("max_points", f"must be at least 4, got {max_points}")
         columns = int(max_points) // 4
@@ -700,8 +668,8 @@ class PostgresTelemetryStore:
 
         Ordered by ts (then asset, kind, code); ``kinds=None`` means every kind.
         """
-        _check_range(start_us, end_us)
-        _check_limit(limit)
+        check_range(start_us, end_us)
+        check_limit(limit)
         if isinstance(asset_ids, str) or isinstance(kinds, str):
             raise InvalidInput("asset_ids", "asset_ids and kinds must be sequences of strings")
         if not asset_ids or (kinds is not None and not kinds):

@@ -1,0 +1,54 @@
+"""Argument checks shared by every TelemetryStore adapter, so they fail alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ironbridge.model import InvalidInput
+from ironbridge.store.ports import Agg
+
+
+def check_range(start_us: int, end_us: int) -> None:
+    """Refuse an empty or inverted time range."""
+    if int(start_us) >= int(end_us):
+        raise InvalidInput("start_us", f"must be before end_us ({start_us} >= {end_us})")
+
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a limit below one."""
+    if limit is not None and int(limit) < 1:
+        raise InvalidInput("limit", f"must be a positive integer, got {limit}")
+
+
+def series_ids(series: Sequence[int]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Return the series ids as a sorted, unique int64 array."""
+    try:
+        ids = np.asarray(series, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput("series", "must be a sequence of integer series ids") from exc
+    if ids.ndim != 1:
+        raise InvalidInput("series", "must be a flat sequence of integer series ids")
+    if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        ids = np.unique(ids)
+    return ids
+
+
+def aggregates(aggs: Sequence[Agg]) -> list[Agg]:
+    """Return the requested aggregates, de-duplicated, in order; refuse unknown ones."""
+    if isinstance(aggs, str):
+        aggs = [aggs]  # type: ignore[list-item]
+    out: list[Agg] = []
+    for a in aggs:
+        try:
+            agg = Agg(a)
+        except ValueError as exc:
+            allowed = ", ".join(x.value for x in Agg)
+            raise InvalidInput("aggs", f"unknown aggregate {a!r} (one of {allowed})") from exc
+        if agg not in out:
+            out.append(agg)
+    if not out:
+        raise InvalidInput("aggs", "at least one aggregate is required")
+    return out
