@@ -52,3 +52,25 @@ def aggregates(aggs: Sequence[Agg]) -> list[Agg]:
     if not out:
         raise InvalidInput("aggs", "at least one aggregate is required")
     return out
+
+
+def events_params(
+    asset_ids: Sequence[str],
+    start_us: int,
+    end_us: int,
+    kinds: Sequence[str] | None,
+    limit: int,
+) -> dict[str, Any] | None:
+    """Check an events query; return its bound parameters, or None when it selects nothing."""
+    check_range(start_us, end_us)
+    check_limit(limit)
+    if isinstance(asset_ids, str) or isinstance(kinds, str):
+        raise InvalidInput("asset_ids", "asset_ids and kinds must be sequences of strings")
+    if not asset_ids or (kinds is not None and not kinds):
+        return None
+    return {
+        "assets": [str(a) for a in asset_ids],
+        "start": int(start_us),
+        "end": int(end_us),
+        "limit": int(limit),
+    }

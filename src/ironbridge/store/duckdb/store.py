@@ -16,7 +16,13 @@ import orjson
 import pyarrow as pa
 
 from ironbridge.model import Event, InvalidInput, PermanentError
-from ironbridge.store.arguments import aggregates, check_limit, check_range, series_ids
+from ironbridge.store.arguments import (
+    aggregates,
+    check_limit,
+    check_range,
+    events_params,
+    series_ids,
+)
 from ironbridge.store.duckdb.columnar import (
     MaxTsIndex,
     PreparedBatch,
@@ -458,18 +464,9 @@ class DuckDBTelemetryStore:
 
         Ordered by ts (then asset, kind, code); ``kinds=None`` means every kind.
         """
-        check_range(start_us, end_us)
-        check_limit(limit)
-        if isinstance(asset_ids, str) or isinstance(kinds, str):
-            raise InvalidInput("asset_ids", "asset_ids and kinds must be sequences of strings")
-        if not asset_ids or (kinds is not None and not kinds):
+        params = events_params(asset_ids, start_us, end_us, kinds, limit)
+        if params is None:
             return EVENTS_SCHEMA.empty_table()
-        params: dict[str, Any] = {
-            "assets": [str(a) for a in asset_ids],
-            "start": int(start_us),
-            "end": int(end_us),
-            "limit": int(limit),
-        }
         kinds_sql = ""
         if kinds is not None:
             kinds_sql = _KINDS_SQL

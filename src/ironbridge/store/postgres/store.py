@@ -19,7 +19,13 @@ import psycopg_pool
 import pyarrow as pa
 
 from ironbridge.model import Event, InvalidInput, PermanentError
-from ironbridge.store.arguments import aggregates, check_limit, check_range, series_ids
+from ironbridge.store.arguments import (
+    aggregates,
+    check_limit,
+    check_range,
+    events_params,
+    series_ids,
+)
 from ironbridge.store.duckdb.columnar import (
     NO_TS,
     PreparedBatch,
@@ -668,18 +674,9 @@ class PostgresTelemetryStore:
 
         Ordered by ts (then asset, kind, code); ``kinds=None`` means every kind.
         """
-        check_range(start_us, end_us)
-        check_limit(limit)
-        if isinstance(asset_ids, str) or isinstance(kinds, str):
-            raise InvalidInput("asset_ids", "asset_ids and kinds must be sequences of strings")
-        if not asset_ids or (kinds is not None and not kinds):
+        params = events_params(asset_ids, start_us, end_us, kinds, limit)
+        if params is None:
             return EVENTS_SCHEMA.empty_table()
-        params: dict[str, Any] = {
-            "assets": [str(a) for a in asset_ids],
-            "start": int(start_us),
-            "end": int(end_us),
-            "limit": int(limit),
-        }
         sql = (
             "SELECT asset_id, ts, kind, code, payload FROM tm_events"
             " WHERE asset_id = ANY(%(assets)s) AND ts >= %(start)s AND ts < %(end)s"
