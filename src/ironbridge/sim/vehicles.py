@@ -14,7 +14,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -271,43 +271,14 @@ class NevBus:
         timeout: float = 10.0,
     ) -> None:
         """Connect, log in, report until ``stop``; reconnect after errors."""
-        start = time.monotonic()
-        await _sleep(stop, self.rng.uniform(0, schedule.period_s))
-        while not stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection(host, port)
-            except OSError:
-                stats.errors += 1
-                await _sleep(stop, 1.0 + self.rng.random())
-                continue
-            stats.connected += 1
-            conn = _Conn(reader, writer)
-            try:
-                answer = gb.parse_frame(await conn.request(self.login_frame(1), "gb", timeout))
-                if answer.response != gb.ResponseFlag.SUCCESS:
-                    stats.refused += 1
-                    await _sleep(stop, 30.0)
-                    continue
-                stats.logged_in += 1
-                while not stop.is_set():
-                    now = time.monotonic()
-                    frame = self.report_frame(now - start)
-                    t0 = time.perf_counter_ns()
-                    stats.frames += 1
-                    await conn.request(frame, "gb", timeout)
-                    stats.answered += 1
-                    stats.latencies_us.append((time.perf_counter_ns() - t0) // 1000)
-                    await _sleep(stop, schedule.interval(now))
-            except (OSError, TimeoutError, ConnectionError, gb.CodecError):
-                stats.errors += 1
-                # back off before reconnecting, jittered, so a slow platform is not stormed
-                writer.close()
-                await _sleep(stop, self.rng.uniform(2.0, 10.0))
-            finally:
-                stats.connected -= 1
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+
+        async def login(conn: _Conn) -> bool:
+            answer = gb.parse_frame(await conn.request(self.login_frame(1), "gb", timeout))
+            return answer.response == gb.ResponseFlag.SUCCESS
+
+        await _drive(
+            host, port, stats, stop, schedule, self.rng, "gb", login, self.report_frame, timeout
+        )
 
 
 class Jt808Truck:
@@ -392,52 +363,70 @@ class Jt808Truck:
         timeout: float = 10.0,
     ) -> None:
         """Connect, register, authenticate, report until ``stop``; reconnect after errors."""
-        start = time.monotonic()
-        await _sleep(stop, self.rng.uniform(0, schedule.period_s))
-        while not stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection(host, port)
-            except OSError:
-                stats.errors += 1
-                await _sleep(stop, 1.0 + self.rng.random())
+
+        async def login(conn: _Conn) -> bool:
+            reg = jt.decode_message(await conn.request(self.registration_frame(), "jt", timeout))
+            if not isinstance(reg.body, jt.RegistrationResponse) or reg.body.result != 0:
+                return False
+            ok = jt.decode_message(
+                await conn.request(self.auth_frame(reg.body.auth_code or ""), "jt", timeout)
+            )
+            return isinstance(ok.body, jt.GeneralResponse) and ok.body.result == 0
+
+        await _drive(
+            host, port, stats, stop, schedule, self.rng, "jt", login, self.location_frame, timeout
+        )
+
+
+async def _drive(
+    host: str,
+    port: int,
+    stats: TcpFleetStats,
+    stop: asyncio.Event,
+    schedule: _Schedule,
+    rng: random.Random,
+    split: str,
+    login: Callable[[_Conn], Awaitable[bool]],
+    report: Callable[[float], bytes],
+    timeout: float,
+) -> None:
+    """One terminal's life: connect, log in, report on schedule, reconnect after errors."""
+    start = time.monotonic()
+    await _sleep(stop, rng.uniform(0, schedule.period_s))
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            stats.errors += 1
+            await _sleep(stop, 1.0 + rng.random())
+            continue
+        stats.connected += 1
+        conn = _Conn(reader, writer)
+        try:
+            if not await login(conn):
+                stats.refused += 1
+                await _sleep(stop, 30.0)
                 continue
-            stats.connected += 1
-            conn = _Conn(reader, writer)
-            try:
-                reg = jt.decode_message(
-                    await conn.request(self.registration_frame(), "jt", timeout)
-                )
-                if not isinstance(reg.body, jt.RegistrationResponse) or reg.body.result != 0:
-                    stats.refused += 1
-                    await _sleep(stop, 30.0)
-                    continue
-                ok = jt.decode_message(
-                    await conn.request(self.auth_frame(reg.body.auth_code or ""), "jt", timeout)
-                )
-                if not isinstance(ok.body, jt.GeneralResponse) or ok.body.result != 0:
-                    stats.refused += 1
-                    await _sleep(stop, 30.0)
-                    continue
-                stats.logged_in += 1
-                while not stop.is_set():
-                    now = time.monotonic()
-                    frame = self.location_frame(now - start)
-                    t0 = time.perf_counter_ns()
-                    stats.frames += 1
-                    await conn.request(frame, "jt", timeout)
-                    stats.answered += 1
-                    stats.latencies_us.append((time.perf_counter_ns() - t0) // 1000)
-                    await _sleep(stop, schedule.interval(now))
-            except (OSError, TimeoutError, ConnectionError, jt.CodecError):
-                stats.errors += 1
-                # back off before reconnecting, jittered, so a slow platform is not stormed
-                writer.close()
-                await _sleep(stop, self.rng.uniform(2.0, 10.0))
-            finally:
-                stats.connected -= 1
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+            stats.logged_in += 1
+            while not stop.is_set():
+                now = time.monotonic()
+                frame = report(now - start)
+                t0 = time.perf_counter_ns()
+                stats.frames += 1
+                await conn.request(frame, split, timeout)
+                stats.answered += 1
+                stats.latencies_us.append((time.perf_counter_ns() - t0) // 1000)
+                await _sleep(stop, schedule.interval(now))
+        except (OSError, TimeoutError, ConnectionError, gb.CodecError):
+            stats.errors += 1
+            # back off before reconnecting, jittered, so a slow platform is not stormed
+            writer.close()
+            await _sleep(stop, rng.uniform(2.0, 10.0))
+        finally:
+            stats.connected -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
