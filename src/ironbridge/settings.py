@@ -59,6 +59,34 @@ class VehicleSettings(BaseModel):
     idle_timeout_s: float = 180.0
     #: answer 0x02 real-time uploads on success (Annex B.2.1 says no; most platforms do)
     ack_realtime: bool = True
+    #: JT/T 808 subpackaged message without progress this long: ask for the missing packets
+    jt808_reassembly_timeout_s: float = Field(default=30.0, gt=0)
+    #: refuse connections beyond this many open sessions per endpoint (0: no cap)
+    max_sessions: int = Field(default=0, ge=0)
+
+
+class AftersalesSettings(BaseModel):
+    """Automatic work orders and dispatch of the after-sales service."""
+
+    #: a predicted RUL (hours) below this opens a work order (once per asset while open)
+    rul_threshold_h: float = 8.0
+    #: a predicted health index (0-100) below this opens a work order
+    health_threshold: float = 30.0
+    #: seconds between scans for maintenance falling due (0: off)
+    due_scan_s: float = 600.0
+    #: seconds between unattended dispatch passes of new orders (0: off, the default)
+    dispatch_s: float = 0.0
+    dispatch_time_limit_s: float = 5.0
+    #: seconds between SLA clock checks
+    sla_check_s: float = 30.0
+
+
+class EdgeSettings(BaseModel):
+    """Sparkplug B edge nodes connecting to the platform."""
+
+    #: "auto": a node is approved on its first birth; "approve": it waits as pending
+    #: (its data dropped) until an operator approves it
+    policy: Literal["auto", "approve"] = "auto"
 
 
 class IngestSettings(BaseModel):
@@ -79,6 +107,22 @@ class IngestSettings(BaseModel):
     #: ``/healthz``, ``/readyz`` and ``/metrics`` of a worker process
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+
+
+class SmtpSettings(BaseModel):
+    """Where alarm emails go (``IRONBRIDGE_SMTP__HOST`` etc., or ``[smtp]`` in the TOML)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    #: the From address of alarm emails
+    from_address: str = "ironbridge@localhost"
+    #: "none", "starttls" (upgrade a plain connection, usually port 587) or "ssl"
+    #: (implicit TLS, usually port 465)
+    tls: Literal["none", "starttls", "ssl"] = "none"
+    #: login user; empty: no login
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -110,6 +154,9 @@ class Settings(BaseSettings):
     #: seconds between predictive-maintenance scoring passes (assets with new data)
     predict_interval_s: float = 60.0
     vehicles: VehicleSettings = Field(default_factory=VehicleSettings)
+    aftersales: AftersalesSettings = Field(default_factory=AftersalesSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -27,12 +27,15 @@ from ironbridge.cluster.partitions import (
     Lease,
     LeaseTable,
     ensure_partitioned_stream,
+    norm_subject,
     partition_consumer,
     partition_pull_consumer,
 )
-from ironbridge.cluster.stores import open_telemetry_store
-from ironbridge.ingest import IngestWorker, RouteCache
+from ironbridge.cluster.stores import ensure_streams_patiently, open_telemetry_store
+from ironbridge.cluster.supervisor import PartitionSupervisor
+from ironbridge.ingest import IngestWorker, RouteCache, platform_routes
 from ironbridge.model import IronbridgeError
+from ironbridge.predict.service import PREDICTION_MEASUREMENTS
 from ironbridge.settings import Settings
 from ironbridge.store import TelemetryStore
 from ironbridge.store.sql import SqlRegistry
@@ -60,20 +63,15 @@ class _Totals:
     commit_s: dict[int, float] = field(default_factory=dict)
 
 
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-
-
 def default_worker_id() -> str:
     """Return ``<host>-<pid>``: unique per process, readable in the lease bucket."""
     return f"{socket.gethostname()}-{os.getpid()}".replace(".", "-")
 
 
-class IngestRole:
+class IngestRole(PartitionSupervisor):
     """The partition supervisor of one ingest worker process."""
+
+    kind = "ingest"
 
     def __init__(
         self,
@@ -93,49 +91,18 @@ class IngestRole:
         self._clock = clock
         ing = settings.ingest
         self._partitions = int(ing.partitions)
-        self._ttl = float(ing.lease_ttl_s)
-        self.leases = LeaseTable(
-            bus.client.jetstream(), worker_id, ttl_s=self._ttl, replicas=settings.nats.replicas
+        ttl = float(ing.lease_ttl_s)
+        super().__init__(
+            LeaseTable(
+                bus.client.jetstream(), worker_id, ttl_s=ttl, replicas=settings.nats.replicas
+            ),
+            ttl,
         )
         self.running: dict[int, _Running] = {}
         self.totals = _Totals()
-        self.ready = False
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Hold, run and hand over partitions until ``stop`` is set."""
+    async def _prepare(self) -> None:
         await ensure_partitioned_stream(self._bus.client.jetstream(), self._partitions)
-        await self.leases.open()
-        self.ready = True
-        # Renewals run on their own: a slow claim (a consumer being created while the
-        # stream elects a leader) must not let the leases already held expire.
-        renewer = asyncio.create_task(self._renew_loop(stop), name="ingest-lease-renewal")
-        try:
-            while not stop.is_set():
-                try:
-                    await self._rebalance()
-                except IronbridgeError as exc:
-                    _LOGGER.warning("lease round failed: %s", exc)
-                await _pause(stop, self._ttl / 3)
-        finally:
-            self.ready = False
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
-            await asyncio.gather(
-                *(self._retire(k) for k in list(self.running)), return_exceptions=True
-            )
-            await self.leases.leave()
-
-    async def _renew_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.leases.heartbeat()
-                for k, r in list(self.running.items()):
-                    if not await self.leases.renew(r.lease) and self.running.get(k) is r:
-                        _LOGGER.warning("lease of partition %d lost; stopping it", k)
-                        await self._retire(k, release=False)
-            except IronbridgeError as exc:
-                _LOGGER.warning("lease renewal failed: %s", exc)
-            await _pause(stop, self._ttl / 3)
 
     async def _rebalance(self) -> None:
         # Partitions that stopped on their own (a store or stream outage): hand them
@@ -153,7 +120,14 @@ class IngestRole:
                 _LOGGER.info("handing partition %d over (%d workers)", k, workers)
                 await self._retire(k)
             return
-        free = [k for k in range(self._partitions) if k not in self.running and k not in owners]
+        mine = self.leases.worker_id
+        # a partition whose lease is ours but not running (a claim that timed out after
+        # it was applied) is free to us
+        free = [
+            k
+            for k in range(self._partitions)
+            if k not in self.running and owners.get(k, mine) == mine
+        ]
         wanted = free[: max(0, target - len(self.running))]
         results = await asyncio.gather(*(self._claim(k) for k in wanted), return_exceptions=True)
         for k, res in zip(wanted, results, strict=True):
@@ -185,12 +159,16 @@ class IngestRole:
             consumer=name,
             fetch_batch=ing.fetch_batch,
             fetch_timeout_s=ing.fetch_timeout_s,
+            normalised_subject=norm_subject(k),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop), name=f"ingest-p{k}")
         self.running[k] = _Running(lease, worker, consumer, stop, task)
         self.totals.takeovers += 1
         _LOGGER.info("partition %d claimed by %s after sequence %d", k, self.worker_id, applied)
+
+    async def _drop(self, k: int) -> None:
+        await self._retire(k, release=False)
 
     async def _retire(self, k: int, *, release: bool = True) -> None:
         r = self.running.pop(k, None)
@@ -314,8 +292,14 @@ async def run_ingest_worker(
                 name=f"ironbridge-ingest-{wid}",
             )
         )
-        await bus.ensure_streams(replicas=s.nats.replicas)
-        role = IngestRole(s, bus, store, RouteCache(registry.device_route), wid)
+        await ensure_streams_patiently(bus, s.nats.replicas)
+        role = IngestRole(
+            s,
+            bus,
+            store,
+            RouteCache(platform_routes(registry, computed=PREDICTION_MEASUREMENTS)),
+            wid,
+        )
 
         async def ready() -> tuple[bool, str]:
             if not bus.is_connected:

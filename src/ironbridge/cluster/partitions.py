@@ -41,6 +41,10 @@ _LOGGER = logging.getLogger(__name__)
 PARTITION_SOURCE = "ib.v1.*.*"
 #: key-value bucket of partition leases and worker heartbeats
 LEASE_BUCKET = "ib_ingest_leases"
+#: the same for rules workers (their own bucket: a process may run both roles)
+RULES_LEASE_BUCKET = "ib_rules_leases"
+#: subject prefix of normalised batches in cluster mode: ``ib.norm.points.<partition>``
+NORM_PARTITION_PREFIX = "ib.norm.points"
 
 
 def partition_dest(partitions: int) -> str:
@@ -56,6 +60,25 @@ def partition_filter(partition: int) -> str:
 def partition_consumer(partition: int) -> str:
     """Return the durable consumer name (and checkpoint name) of one partition."""
     return f"ingest-p{int(partition)}"
+
+
+def norm_subject(partition: int) -> str:
+    """Return the subject the ingest of one partition publishes normalised batches on.
+
+    The rules worker holding the same partition reads it: a device (and so its
+    assets) lands in one partition, so one rules worker sees all of an asset's points.
+    """
+    return f"{NORM_PARTITION_PREFIX}.{int(partition)}"
+
+
+def events_filter(partition: int) -> str:
+    """Return the filter of one partition's device events in ``IB_RAW``."""
+    return f"ib.v1.*.{int(partition)}.events"
+
+
+def rules_consumer(partition: int) -> str:
+    """Return the consumer name (and engine-state key) of one rules partition."""
+    return f"rules-p{int(partition)}"
 
 
 @contextlib.contextmanager
@@ -114,10 +137,17 @@ class LeaseTable:
     """
 
     def __init__(
-        self, js: JetStreamContext, worker_id: str, *, ttl_s: float, replicas: int = 1
+        self,
+        js: JetStreamContext,
+        worker_id: str,
+        *,
+        ttl_s: float,
+        replicas: int = 1,
+        bucket: str = LEASE_BUCKET,
     ) -> None:
         """Bind to the bucket (created by :meth:`open`)."""
         self._js = js
+        self._bucket = bucket
         self.worker_id = worker_id
         self._ttl = float(ttl_s)
         self._replicas = int(replicas)
@@ -127,11 +157,11 @@ class LeaseTable:
         """Create the bucket if missing and bind to it."""
         with _mapped("lease bucket"):
             try:
-                self._kv = await self._js.key_value(LEASE_BUCKET)
+                self._kv = await self._js.key_value(self._bucket)
             except nats.js.errors.BucketNotFoundError:
                 self._kv = await self._js.create_key_value(
                     KeyValueConfig(
-                        bucket=LEASE_BUCKET,
+                        bucket=self._bucket,
                         history=1,
                         ttl=self._ttl,
                         storage=StorageType.FILE,
@@ -179,7 +209,9 @@ class LeaseTable:
             try:
                 rev = await self.kv.create(f"p{partition}", self.worker_id.encode())
             except nats.js.errors.KeyWrongLastSequenceError:
-                return None
+                # Ours already when an earlier claim timed out after it was applied.
+                own = await self._own_revision(partition)
+                return None if own is None else Lease(partition=partition, revision=own)
         return Lease(partition=partition, revision=rev)
 
     async def renew(self, lease: Lease) -> bool:
@@ -189,9 +221,26 @@ class LeaseTable:
                 lease.revision = await self.kv.update(
                     f"p{lease.partition}", self.worker_id.encode(), last=lease.revision
                 )
-            except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+            except nats.js.errors.KeyNotFoundError:
                 return False
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # A renewal that timed out during a stream leader election may still have
+                # been applied: the lease is then ours at a newer revision, not lost.
+                own = await self._own_revision(lease.partition)
+                if own is None:
+                    return False
+                lease.revision = own
         return True
+
+    async def _own_revision(self, partition: int) -> int | None:
+        """Return the revision of partition ``partition``'s lease if this worker holds it."""
+        try:
+            entry = await self.kv.get(f"p{partition}")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if entry.value != self.worker_id.encode() or entry.revision is None:
+            return None
+        return int(entry.revision)
 
     async def release(self, lease: Lease) -> None:
         """Give a partition up (only if still ours)."""
@@ -214,7 +263,29 @@ async def partition_pull_consumer(
     in milliseconds where a replicated one needs a Raft election. An abandoned one is
     removed by the server after ``inactive_threshold``.
     """
-    base = partition_consumer(partition)
+    return await fresh_pull_consumer(
+        bus,
+        STREAM_RAW,
+        partition_consumer(partition),
+        partition_filter(partition),
+        start_seq=start_seq,
+        max_ack_pending=max_ack_pending,
+    )
+
+
+async def fresh_pull_consumer(
+    bus: Bus,
+    stream: str,
+    base: str,
+    filter_subject: str,
+    *,
+    start_seq: int,
+    max_ack_pending: int,
+) -> PullConsumer:
+    """Create consumer ``<base>-<random>`` of ``stream`` from ``start_seq``; delete older ones.
+
+    See :func:`partition_pull_consumer` for why every claim gets a consumer of its own.
+    """
     name = f"{base}-{secrets.token_hex(4)}"
     js = bus.client.jetstream()
     config = ConsumerConfig(
@@ -224,19 +295,19 @@ async def partition_pull_consumer(
         opt_start_seq=max(1, int(start_seq)),
         ack_wait=30.0,
         max_ack_pending=max_ack_pending,
-        filter_subject=partition_filter(partition),
+        filter_subject=filter_subject,
         num_replicas=1,
         mem_storage=True,
         inactive_threshold=120.0,
     )
-    with _mapped(f"consumer {STREAM_RAW}/{name}"):
-        for info in await js.consumers_info(STREAM_RAW):
+    with _mapped(f"consumer {stream}/{name}"):
+        for info in await js.consumers_info(stream):
             old = info.name or ""
             if old == base or old.startswith(base + "-"):
                 with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_consumer(STREAM_RAW, old)
-        await js.add_consumer(STREAM_RAW, config)
+                    await js.delete_consumer(stream, old)
+        await js.add_consumer(stream, config)
         sub = await js.pull_subscribe_bind(
-            durable=name, stream=STREAM_RAW, pending_msgs_limit=-1, pending_bytes_limit=-1
+            durable=name, stream=stream, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
-    return PullConsumer(bus, STREAM_RAW, name, sub)
+    return PullConsumer(bus, stream, name, sub)

@@ -2,7 +2,7 @@
 
 from ironbridge.ingest.events import to_events
 from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
-from ironbridge.ingest.routes import RouteCache
+from ironbridge.ingest.routes import ASSET_SOURCE_PREFIX, RouteCache, asset_source, platform_routes
 from ironbridge.ingest.validate import to_points
 from ironbridge.ingest.worker import (
     DEAD_LETTER_PREFIX,
@@ -15,6 +15,7 @@ from ironbridge.ingest.worker import (
 )
 
 __all__ = [
+    "ASSET_SOURCE_PREFIX",
     "DEAD_LETTER_PREFIX",
     "NORMALISED_SUBJECT",
     "InboundMessage",
@@ -23,9 +24,11 @@ __all__ = [
     "MessageSource",
     "Publisher",
     "RouteCache",
+    "asset_source",
     "batch_to_ipc",
     "device_of",
     "ipc_to_batch",
+    "platform_routes",
     "to_events",
     "to_points",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from ironbridge.ingest.events import to_events
 from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
 from ironbridge.ingest.routes import RouteCache
 from ironbridge.ingest.validate import to_points
-from ironbridge.model import Event, InvalidInput, now_us
+from ironbridge.model import Event, InvalidInput, TransientError, now_us
 from ironbridge.store import Checkpoint, PointBatch, TelemetryStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ NORMALISED_SUBJECT = "ib.norm.points"
 DEAD_LETTER_PREFIX = "ib.dead"
 #: NATS' default max payload is 1 MiB; keep each normalised message well below it.
 _NORM_CHUNK_POINTS = 30_000
+#: how long a publish is retried through transient bus errors before the worker gives up
+#: (the batch stays unacknowledged, so giving up loses nothing: it is redelivered)
+_PUBLISH_RETRY_S = 120.0
+#: consecutive failed fetches retried before the worker gives up its consumer
+_FETCH_RETRIES = 6
 
 
 def device_of(subject: str) -> str:
@@ -62,6 +68,10 @@ class IngestStats:
     skipped_redelivered: int = 0
     events: int = 0
     batches: int = 0
+    #: publishes retried after a transient bus error (dead letters, normalised batches)
+    publish_retries: int = 0
+    #: fetches that failed with a transient bus error and were asked again
+    fetch_retries: int = 0
     last_commit_s: float = 0.0
     _window: list[tuple[float, int]] = field(default_factory=list)
 
@@ -73,8 +83,8 @@ class IngestStats:
             self._window.pop(0)
 
     def rate(self) -> float:
-        """Points per second over the last few seconds."""
-        if len(self._window) < 2:
+        """Points per second over the last few seconds (0 once commits stop for 5 s)."""
+        if len(self._window) < 2 or time.monotonic() - self._window[-1][0] > 5.0:
             return 0.0
         (t0, p0), (t1, p1) = self._window[0], self._window[-1]
         return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
@@ -129,6 +139,7 @@ class IngestWorker:
         fetch_batch: int = 2000,
         fetch_timeout_s: float = 0.25,
         publish_normalised: bool = True,
+        normalised_subject: str = NORMALISED_SUBJECT,
         clock: Callable[[], int] = now_us,
     ) -> None:
         self._source = source
@@ -139,6 +150,7 @@ class IngestWorker:
         self._fetch_batch = fetch_batch
         self._fetch_timeout = fetch_timeout_s
         self._publish_normalised = publish_normalised
+        self._normalised_subject = normalised_subject
         self._clock = clock
         # DuckDB is single-writer: every append runs on this one thread.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ib-store-writer")
@@ -153,9 +165,23 @@ class IngestWorker:
         )
         _LOGGER.info("ingest worker %s starting after sequence %s", self._consumer, self._applied)
         pending: asyncio.Task[None] | None = None
+        failures = 0
         try:
             while not stop.is_set():
-                msgs = await self._source.fetch(self._fetch_batch, self._fetch_timeout)
+                try:
+                    msgs = await self._source.fetch(self._fetch_batch, self._fetch_timeout)
+                except TransientError as exc:
+                    # The bus is slow or reconnecting: nothing was taken, so ask again. A
+                    # consumer that stays unavailable (its stream leader died) is left to
+                    # the owner, which recreates it at the checkpoint.
+                    failures += 1
+                    if failures > _FETCH_RETRIES:
+                        raise
+                    _LOGGER.warning("fetch failed, retrying: %s", exc)
+                    self.stats.fetch_retries += 1
+                    await asyncio.sleep(0.5)
+                    continue
+                failures = 0
                 if not msgs:
                     continue
                 prepared = await self._prepare(msgs)
@@ -228,7 +254,7 @@ class IngestWorker:
         # Dead letters first: once the checkpoint passes their sequence they would not
         # be seen again. Their msg id makes a republish after a crash a no-op.
         for r in rejections:
-            await self._publisher.publish(
+            await self._publish(
                 f"{DEAD_LETTER_PREFIX}.{r.device_id}",
                 r.message.data,
                 headers={
@@ -266,6 +292,34 @@ class IngestWorker:
         for i, start in enumerate(range(0, n, _NORM_CHUNK_POINTS)):
             end = min(n, start + _NORM_CHUNK_POINTS)
             chunk = PointBatch(batch.series[start:end], batch.ts[start:end], batch.value[start:end])
-            await self._publisher.publish(
-                NORMALISED_SUBJECT, batch_to_ipc(chunk), msg_id=f"norm-{max_seq}-{i}"
+            await self._publish(
+                self._normalised_subject, batch_to_ipc(chunk), msg_id=f"norm-{max_seq}-{i}"
             )
+
+    async def _publish(
+        self, subject: str, data: bytes, *, msg_id: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """Publish, retrying transient bus errors (a slow or restarting JetStream).
+
+        A timeout under load must not stop the pipeline; the msg id makes a retry after
+        a publish that did land a no-op. Gives up after ``_PUBLISH_RETRY_S``.
+        """
+        delay = 0.05
+        deadline = time.monotonic() + _PUBLISH_RETRY_S
+        failing = False
+        while True:
+            try:
+                await self._publisher.publish(subject, data, headers=headers, msg_id=msg_id)
+            except TransientError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if not failing:
+                    _LOGGER.warning("publish to %s failing, retrying: %s", subject, exc)
+                    failing = True
+                self.stats.publish_retries += 1
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+                delay = min(delay * 2, 2.0)
+                continue
+            if failing:
+                _LOGGER.info("publish to %s recovered", subject)
+            return

@@ -98,6 +98,18 @@ class TelemetryStore(Protocol):
         """At most ``max_points`` points (ts, value) that draw like the full series (M4)."""
         ...
 
+    def downsample_many(
+        self, series: Sequence[int], start_us: int, end_us: int, max_points: int
+    ) -> pa.Table:
+        """:meth:`downsample` of several series in one query: columns series, ts, value.
+
+        Ordered by series, ts; at most ``max_points`` points per series; series without
+        points in the range are omitted. Each of at most ``max_points // 4`` columns of
+        the range keeps its first, last, lowest and highest stored point; a series with
+        at most ``max_points`` points in the range is returned whole.
+        """
+        ...
+
     def events(
         self,
         asset_ids: Sequence[str],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_testkit import NatsCluster, pg_database
+from cluster_testkit import NatsCluster, PrivatePostgres, pg_database, private_postgres
 
 
 @pytest.fixture
@@ -24,3 +24,13 @@ def pg_url() -> Iterator[str]:
     """A PostgreSQL database of the test's own (libpq URL)."""
     with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own on a free port, free to restart.
+
+    Skips locally (fails in CI) when initdb / pg_ctl are not installed.
+    """
+    with private_postgres() as pg:
+        yield pg

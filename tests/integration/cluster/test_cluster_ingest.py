@@ -11,87 +11,24 @@ import asyncio
 import time
 from pathlib import Path
 
-import orjson
 import psycopg
 import pytest
-from cluster_testkit import ApiProcess, NatsCluster, WorkerProcess, provision
+from cluster_testkit import (
+    ApiProcess,
+    NatsCluster,
+    Publisher,
+    WorkerProcess,
+    assert_exactly_once,
+    provision,
+    worker_env,
+)
 
 from harness import wait_for
 from ironbridge.bus import STREAM_RAW, Bus
-from ironbridge.model import IronbridgeError, now_us
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 
 DEVICES = 8
-PER_MESSAGE = 5
-
-
-def worker_env(cluster: NatsCluster, pg_url: str) -> dict[str, str]:
-    return {
-        "IRONBRIDGE_TELEMETRY": pg_url,
-        "IRONBRIDGE_REGISTRY_URL": pg_url.replace("postgresql://", "postgresql+psycopg://"),
-        "IRONBRIDGE_NATS__EMBEDDED": "false",
-        "IRONBRIDGE_NATS__URL": cluster.urls,
-        "IRONBRIDGE_NATS__REPLICAS": "3",
-        "IRONBRIDGE_INGEST__PARTITIONS": "4",
-        "IRONBRIDGE_INGEST__LEASE_TTL_S": "3",
-        "IRONBRIDGE_INGEST__FETCH_TIMEOUT_S": "0.1",
-    }
-
-
-class Publisher:
-    """Devices publishing one message per device per round; remembers what was acked."""
-
-    def __init__(self, bus: Bus, series: dict[str, int]) -> None:
-        self.bus = bus
-        self.series = series
-        self.acked: set[tuple[int, int]] = set()
-        self.round = 0
-        self.t0_ms = now_us() // 1000 - 3_600_000
-        self.longest_gap_s = 0.0
-        self._last_ack = time.monotonic()
-
-    async def publish_round(self) -> None:
-        r = self.round
-        self.round += 1
-        for dev, sid in self.series.items():
-            ts = [self.t0_ms + (r * PER_MESSAGE + k) * 10 for k in range(PER_MESSAGE)]
-            body = orjson.dumps([{"ts": t, "values": {"temperature": float(r)}} for t in ts])
-            while True:  # a device retries until the platform acknowledges
-                try:
-                    await self.bus.publish(f"ib.v1.{dev}.telemetry", body, msg_id=f"{dev}-{r}")
-                    break
-                except IronbridgeError:
-                    await asyncio.sleep(0.05)
-            now = time.monotonic()
-            self.longest_gap_s = max(self.longest_gap_s, now - self._last_ack)
-            self._last_ack = now
-            self.acked.update((sid, t * 1000) for t in ts)
-
-    async def run(self, rounds: int) -> None:
-        for _ in range(rounds):
-            await self.publish_round()
-            await asyncio.sleep(0.01)  # pacing: a steady rate, not a wait for a condition
-
-
-def stored(pg_url: str) -> tuple[set[tuple[int, int]], int, int]:
-    with psycopg.connect(pg_url) as conn:
-        rows = conn.execute("SELECT series, ts FROM tm_points").fetchall()
-        (rolled,) = conn.execute("SELECT coalesce(sum(n), 0) FROM tm_points_1m").fetchone()  # type: ignore[misc]
-    return {(int(s), int(t)) for s, t in rows}, len(rows), int(rolled)
-
-
-def assert_exactly_once(pg_url: str, pub: Publisher, timeout: float = 30.0) -> None:
-    def caught_up() -> bool:
-        keys, _, _ = stored(pg_url)
-        return pub.acked <= keys
-
-    wait_for(caught_up, timeout=timeout, interval=0.2, what="every acked point stored")
-    keys, n, rolled = stored(pg_url)
-    assert keys == pub.acked
-    assert n == len(pub.acked)
-    # a point applied twice would count twice in the incrementally merged roll-up
-    assert rolled == n
 
 
 async def test_killed_worker_hands_over_with_no_loss(

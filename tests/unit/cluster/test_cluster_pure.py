@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from ironbridge.cluster.health import render_metrics
-from ironbridge.cluster.partitions import partition_consumer, partition_dest, partition_filter
+from ironbridge.cluster.partitions import (
+    events_filter,
+    norm_subject,
+    partition_consumer,
+    partition_dest,
+    partition_filter,
+    rules_consumer,
+)
 from ironbridge.cluster.stores import is_postgres_url, open_telemetry_store
 from ironbridge.model import InvalidInput
 from ironbridge.store.postgres.schema import DAY_US, partition_name
@@ -19,6 +26,10 @@ def test_partition_subjects_and_names() -> None:
     assert partition_dest(16) == "ib.v1.{{wildcard(1)}}.{{partition(16,1)}}.{{wildcard(2)}}"
     assert partition_filter(3) == "ib.v1.*.3.*"
     assert partition_consumer(3) == "ingest-p3"
+    # rules partition k reads what ingest partition k published, and k's events
+    assert norm_subject(3) == "ib.norm.points.3"
+    assert events_filter(3) == "ib.v1.*.3.events"
+    assert rules_consumer(3) == "rules-p3"
     assert partition_name(19_716) == "tm_points_20231225"
     assert partition_name(-1) == "tm_points_m1"
     assert DAY_US == 86_400 * 1_000_000

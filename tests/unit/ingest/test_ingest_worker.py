@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
+import pytest
 
 from ironbridge.ingest import IngestWorker, RouteCache, ipc_to_batch
-from ironbridge.model import NotFound, parse_asset_type
+from ironbridge.model import NotFound, TransientError, parse_asset_type
 from ironbridge.store import DeviceRoute
 from ironbridge.store.duckdb import DuckDBTelemetryStore
 
@@ -128,4 +130,64 @@ async def test_redelivered_messages_at_or_below_the_checkpoint_are_not_stored_ag
     await again.process([sample(3, 77.0), sample(4, 40.0)])
     raw = store.raw([7], (T0_MS) * 1000, (T0_MS + 10_000) * 1000)
     assert raw["value"].to_pylist() == [10.0, 20.0, 30.0, 40.0]
+    store.close()
+
+
+@dataclass
+class FlakyBus(FakeBus):
+    """Times out the first ``failures`` publishes, as a JetStream under heavy load does."""
+
+    failures: int = 3
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        msg_id: str | None = None,
+    ) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError(f"publish {subject}: TimeoutError")
+        return await super().publish(subject, payload, headers, msg_id)
+
+
+async def test_a_publish_timeout_is_retried_and_does_not_stop_the_worker() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    bus = FlakyBus()
+    w = worker(store, bus)
+    await w.process([sample(1, 10.0), sample(2, 500.0), sample(3, 30.0)])
+    assert w.stats.publish_retries == 3
+    assert bus.acked == [1, 2, 3]
+    subjects = [s for s, _, _, _ in bus.published]
+    assert subjects == ["ib.dead.dev-1", "ib.norm.points"]
+    store.close()
+
+
+@dataclass
+class DeadConsumer(FakeBus):
+    """A consumer whose stream leader is gone: every fetch fails, a few then recover."""
+
+    fail_fetches: int = 1_000
+    #: set at the first fetch that works (the test then stops the worker)
+    recovered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def fetch(self, batch: int, timeout: float) -> Sequence[Msg]:
+        if self.fail_fetches > 0:
+            self.fail_fetches -= 1
+            raise TransientError("fetch IB_RAW/ingest: JetStream unavailable")
+        self.recovered.set()
+        return []
+
+
+async def test_a_few_failed_fetches_are_retried_then_the_consumer_is_given_up() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    flaky = DeadConsumer(fail_fetches=2)
+    w = worker(store, flaky)
+    stop = flaky.recovered
+    await w.run(stop)  # recovered: ended by the stop, not by the errors
+    assert w.stats.fetch_retries == 2
+    dead = worker(DuckDBTelemetryStore(":memory:"), DeadConsumer())
+    with pytest.raises(TransientError):
+        await dead.run(asyncio.Event())  # the owner recreates the consumer at the checkpoint
     store.close()

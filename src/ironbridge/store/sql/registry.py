@@ -97,6 +97,7 @@ class SqlRegistry(DevicesMixin, AccountsMixin):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._verified: cred.VerifiedCache[Device] = cred.VerifiedCache()
+        self._route_types: dict[tuple[str, int], tuple[object, AssetType]] = {}
 
     @classmethod
     def open(cls, url: str) -> SqlRegistry:
