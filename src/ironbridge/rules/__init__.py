@@ -14,6 +14,7 @@ from ironbridge.rules.expr import Expression, compile_expression
 from ironbridge.rules.kpi import alarm_kpis
 from ironbridge.rules.notify import Notifier, SmtpConfig, sign, validate_subscription, verify
 from ironbridge.rules.service import AlarmContext, rules_service
+from ironbridge.rules.spc import SpcWatcher, spc_condition
 from ironbridge.rules.store import AlarmStore
 from ironbridge.rules.worker import EVENTS_CONSUMER, RULES_CONSUMER, RulesStats, RulesWorker
 
@@ -37,6 +38,7 @@ __all__ = [
     "SeriesInfo",
     "Severity",
     "SmtpConfig",
+    "SpcWatcher",
     "Transition",
     "alarm_kpis",
     "compile_expression",
@@ -45,6 +47,7 @@ __all__ = [
     "parse_rule",
     "rules_service",
     "sign",
+    "spc_condition",
     "validate_params",
     "validate_subscription",
     "verify",

@@ -30,8 +30,8 @@ class AlarmAction(StrEnum):
     SHELVE = "shelve"
     UNSHELVE = "unshelve"
     SHELVE_EXPIRED = "shelve_expired"
-    SUPPRESS = "suppress"  # suppressed by design (logic)
-    UNSUPPRESS = "unsuppress"
+    SUPPRESS = "suppress"  # suppressed by design: the rule's condition started to hold
+    UNSUPPRESS = "unsuppress"  # ... and stopped
     REMOVE_FROM_SERVICE = "remove_from_service"
     RETURN_TO_SERVICE = "return_to_service"
     COMMENT = "comment"
@@ -69,7 +69,12 @@ for _s in (
     TRANSITIONS[(_s, A.REMOVE_FROM_SERVICE)] = S.OUT_OF_SERVICE
 
 #: process changes that are recorded but do not move these states (the alarm is hidden)
-_HIDDEN = frozenset({S.SHELVED, S.SUPPRESSED, S.OUT_OF_SERVICE})
+HIDDEN = frozenset({S.SHELVED, S.SUPPRESSED, S.OUT_OF_SERVICE})
+#: states that suppression by design may enter (a shelved alarm stays shelved until
+#: its shelving ends; out of service wins over everything)
+SUPPRESSIBLE = frozenset({S.NORMAL, S.UNACKNOWLEDGED, S.ACKNOWLEDGED, S.RTN_UNACKNOWLEDGED})
+#: actions that hand a hidden alarm back to the operator
+RELEASES = frozenset({A.UNSHELVE, A.SHELVE_EXPIRED, A.UNSUPPRESS, A.RETURN_TO_SERVICE})
 #: process changes that repeat the current condition (active while active, ...)
 _NO_OP = frozenset(
     {
@@ -79,9 +84,8 @@ _NO_OP = frozenset(
         (S.RTN_UNACKNOWLEDGED, A.CLEAR),
     }
 )
-OPERATOR_ACTIONS = frozenset(
-    {A.ACKNOWLEDGE, A.SHELVE, A.UNSHELVE, A.COMMENT, A.SUPPRESS, A.UNSUPPRESS}
-)
+#: what a user may do; suppression by design is logic (the rules worker), never a user
+OPERATOR_ACTIONS = frozenset({A.ACKNOWLEDGE, A.SHELVE, A.UNSHELVE, A.COMMENT})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,12 +157,15 @@ class AlarmStateMachine:
         if action in (A.ACTIVATE, A.CLEAR):
             active = action is A.ACTIVATE
             repeat = active and alarm.active
-            if state in _HIDDEN or (state, action) in _NO_OP:
+            if state in HIDDEN or (state, action) in _NO_OP:
+                starts = state in HIDDEN and active and not alarm.active
                 new = replace(
                     alarm,
                     active=active,
                     value=value if value is not None else alarm.value,
                     changed_us=at_us if active != alarm.active else alarm.changed_us,
+                    count=alarm.count + 1 if starts else alarm.count,
+                    activated_us=at_us if starts else alarm.activated_us,
                 )
                 return Step(
                     alarm=new, from_state=state, changed=active != alarm.active and not repeat

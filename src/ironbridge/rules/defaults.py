@@ -7,6 +7,10 @@ from typing import Any
 from ironbridge.rules.definitions import parse_rule
 from ironbridge.rules.store import AlarmStore
 
+#: alarms of a machine in maintenance or out of operation are suppressed by design
+#: (set the asset attribute ``operating_state`` to ``maintenance``/``out_of_operation``)
+IN_MAINTENANCE = {"asset_attribute": "operating_state"}
+
 #: Shandong, where the simulated fleet runs, with a margin ([lon, lat]).
 SHANDONG_FENCE = [[114.4, 34.0], [123.1, 34.0], [123.1, 38.8], [114.4, 38.8]]
 
@@ -23,6 +27,7 @@ def default_rules() -> list[dict[str, Any]]:
                 "severity": "major",
                 "asset_type": t,
                 "on_delay_s": 5,
+                "suppress_when": IN_MAINTENANCE,
                 "params": {
                     "measurement": "coolant_temp",
                     "op": ">",
@@ -37,6 +42,7 @@ def default_rules() -> list[dict[str, Any]]:
                 "severity": "critical",
                 "asset_type": t,
                 "on_delay_s": 5,
+                "suppress_when": IN_MAINTENANCE,
                 "params": {"expression": "engine_speed > 500 && oil_pressure < 110"},
             },
             {
@@ -53,6 +59,8 @@ def default_rules() -> list[dict[str, Any]]:
                 "kind": "fault_code",
                 "severity": "minor",
                 "asset_type": t,
+                # a fault code while the device is offline is stale news
+                "suppress_when": {**IN_MAINTENANCE, "parent_rule": f"{t}-offline"},
                 "params": {"event_kind": "dtc", "code": "SPN*", "clear_after_s": 30},
             },
         ]

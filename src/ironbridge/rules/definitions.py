@@ -6,11 +6,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ironbridge.model import InvalidInput, check_id
 from ironbridge.rules.expr import Expression, compile_expression
+from ironbridge.rules.suppression import validate_suppression
 
 
 class RuleKind(StrEnum):
@@ -22,6 +24,7 @@ class RuleKind(StrEnum):
     NO_DATA = "no_data"
     FAULT_CODE = "fault_code"
     GEOFENCE = "geofence"
+    SPC = "spc"  # Nelson / Western Electric rules on a control chart of one asset
 
 
 class Severity(StrEnum):
@@ -70,6 +73,8 @@ class Rule:
     in_service: bool = True
     message: str = ""
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: suppression by design (see :mod:`ironbridge.rules.suppression`); empty: never
+    suppress_when: Mapping[str, Any] = field(default_factory=dict)
     version: int = 1
 
     def applies_to(self, asset_id: str, type_name: str) -> bool:
@@ -97,6 +102,8 @@ class Rule:
             return expression_of(self).variables
         if self.kind is RuleKind.GEOFENCE:
             return (str(self.params["lat"]), str(self.params["lon"]))
+        if self.kind is RuleKind.SPC:
+            return (str(self.params["measurement"]),)
         if self.kind is RuleKind.NO_DATA and self.params.get("measurement"):
             return (str(self.params["measurement"]),)
         return ()
@@ -117,6 +124,7 @@ class Rule:
             "in_service": self.in_service,
             "message": self.message,
             "overrides": {k: dict(v) for k, v in self.overrides.items()},
+            "suppress_when": dict(self.suppress_when),
             "version": self.version,
         }
 
@@ -159,6 +167,25 @@ def _choice(
     if v not in options:
         raise InvalidInput(f"{where}.{key}", f"must be one of {', '.join(options)}, not {v!r}")
     return str(v)
+
+
+_CHARTS = ("i-mr", "xbar-r", "xbar-s")
+
+
+def _epoch_ms(d: Mapping[str, Any], key: str, where: str) -> int:
+    """An instant as epoch milliseconds (an integer, or ISO 8601; no zone means UTC)."""
+    v = d.get(key)
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    if isinstance(v, str):
+        try:
+            at = datetime.fromisoformat(v)
+        except ValueError:
+            pass
+        else:
+            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            return int(at.timestamp() * 1000)
+    raise InvalidInput(f"{where}.{key}", "must be an ISO 8601 time or epoch milliseconds")
 
 
 def validate_params(
@@ -221,6 +248,28 @@ def validate_params(
         p["clear_after_s"] = _number(
             {"clear_after_s": raw.get("clear_after_s", 30.0)}, "clear_after_s", where, minimum=1
         )
+    elif kind is RuleKind.SPC:
+        allowed = {"measurement", "chart", "subgroup", "reference_start", "reference_end"}
+        allowed |= {"rules", "window"}
+        p["measurement"] = _measurement(raw, "measurement", where)
+        p["chart"] = _choice(raw, "chart", where, _CHARTS, "i-mr")
+        sub = _number({"subgroup": raw.get("subgroup", 5)}, "subgroup", where, minimum=2)
+        if sub != int(sub) or sub > 25:
+            raise InvalidInput(f"{where}.subgroup", "must be a whole number 2..25")
+        p["subgroup"] = int(sub)
+        for key in ("reference_start", "reference_end"):
+            p[key] = _epoch_ms(raw, key, where)
+        if p["reference_end"] <= p["reference_start"]:
+            raise InvalidInput(f"{where}.reference_end", "must be after reference_start")
+        nelson = raw.get("rules", list(range(1, 9)))
+        if not isinstance(nelson, list) or not nelson:
+            raise InvalidInput(f"{where}.rules", "must be a list of Nelson rule numbers 1..8")
+        for x in nelson:
+            if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= 8:
+                raise InvalidInput(f"{where}.rules", f"must hold Nelson rules 1..8, not {x!r}")
+        p["rules"] = sorted({int(x) for x in nelson})
+        window = _number({"window": raw.get("window", 200)}, "window", where, minimum=20)
+        p["window"] = int(min(window, 5000))
     else:  # geofence
         allowed = {"polygon", "trigger", "lat", "lon"}
         poly = raw.get("polygon")
@@ -266,6 +315,8 @@ def parse_rule(data: Mapping[str, Any], *, tenant_id: str, tenant_path: str = ""
     asset_type, asset_id = data.get("asset_type"), data.get("asset_id")
     if (asset_type is None) == (asset_id is None):
         raise InvalidInput("asset_type", "give exactly one of asset_type or asset_id")
+    if kind is RuleKind.SPC and asset_id is None:
+        raise InvalidInput("asset_id", "an SPC rule charts the measurement of one asset")
     params = validate_params(kind, data.get("params") or {})
     overrides: dict[str, dict[str, Any]] = {}
     raw_over = data.get("overrides") or {}
@@ -292,6 +343,7 @@ def parse_rule(data: Mapping[str, Any], *, tenant_id: str, tenant_path: str = ""
     in_service = data.get("in_service", True)
     if not isinstance(in_service, bool):
         raise InvalidInput("in_service", "must be true or false")
+    suppress_when = validate_suppression(data.get("suppress_when"), rule_id)
     return Rule(
         id=rule_id,
         tenant_id=tenant_id,
@@ -307,6 +359,7 @@ def parse_rule(data: Mapping[str, Any], *, tenant_id: str, tenant_path: str = ""
         in_service=in_service,
         message=message,
         overrides=overrides,
+        suppress_when=suppress_when,
         version=int(data.get("version", 1)),
     )
 

@@ -44,6 +44,8 @@ class Transition(NamedTuple):
     ts_us: int
     active: bool
     value: float | None
+    #: what the alarm should say, when it depends on the occurrence (default: the rule's)
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +69,20 @@ class RuleEngine:
         self._keys: list[tuple[str, str]] = []
         self._binding: dict[tuple[str, str], int] = {}
         self._entries: list[tuple[int, int, int]] = []  # (series, binding, slot)
+        self._have: set[tuple[int, int, int]] = set()
+        self._known: frozenset[int] = frozenset()
+        self._known_mask: B = np.zeros(0, np.bool_)  # by series id (ids are small, dense)
+        self._polys: dict[tuple[tuple[float, float], ...], int] = {}
+        self._poly_arrays: list[F64] = []
         self._restored: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._dirty = True
         self._csr_keys: I64 = np.empty(0, np.int64)
         self._csr_off: I64 = np.zeros(1, np.int64)
         self._csr_b: I64 = np.empty(0, np.int64)
         self._csr_slot: I64 = np.empty(0, np.int64)
+        self._rank: npt.NDArray[np.integer[Any]] = np.empty(0, np.uint16)
+        self._lut_start: I64 | None = None
+        self._lut_count: I64 | None = None
         self._alloc(0)
         self.points_evaluated = 0
 
@@ -88,6 +98,8 @@ class RuleEngine:
         self.p_limit = np.zeros(n, np.float64)
         self.p_band = np.zeros(n, np.float64)
         self.p_op = np.zeros(n, np.int64)
+        self.no_data = np.zeros(n, np.bool_)
+        self.b_poly = np.zeros(n, np.int64)
 
     def _grow(self, n: int) -> None:
         old = len(self.raw)
@@ -104,6 +116,8 @@ class RuleEngine:
             "p_limit",
             "p_band",
             "p_op",
+            "no_data",
+            "b_poly",
             "last_vals",
         ):
             arr = getattr(self, name)
@@ -116,9 +130,11 @@ class RuleEngine:
         """Replace the rule set; bindings of unchanged (asset, rule) keep their state."""
         old = self.snapshot()
         self._restored = {**self._restored, **dict(_items(old))}
-        self._rules = list(rules)
+        # SPC rules are evaluated on charts (ironbridge.rules.spc), not point by point.
+        self._rules = [r for r in rules if r.kind is not RuleKind.SPC]
         self._rule_index = {r.id: i for i, r in enumerate(self._rules)}
         self._keys, self._binding, self._entries = [], {}, []
+        self._have, self._polys, self._poly_arrays = set(), {}, []
         self._alloc(0)
         for asset_id in list(self._assets):
             self._bind_asset(asset_id, now_us)
@@ -127,18 +143,39 @@ class RuleEngine:
     def add_series(self, infos: Iterable[SeriesInfo], now_us: int) -> None:
         """Make series known (their asset and measurement) and bind the rules to them."""
         touched: set[str] = set()
+        new: set[int] = set()
         for s in infos:
             _, _, by_name = self._assets.setdefault(s.asset_id, (s.asset_type, s.tenant_path, {}))
             if s.measurement:
                 by_name[s.measurement] = s.series_id
+                new.add(s.series_id)
             touched.add(s.asset_id)
+        self._known = self._known | new
+        ids = np.array([i for i in new if i >= 0], np.int64)
+        if len(ids):
+            top = int(ids.max()) + 1
+            if top > len(self._known_mask):
+                mask = np.zeros(max(top, 2 * len(self._known_mask)), np.bool_)
+                mask[: len(self._known_mask)] = self._known_mask
+                self._known_mask = mask
+            self._known_mask[ids] = True
         for asset_id in touched:
             self._bind_asset(asset_id, now_us)
         self._dirty = True
 
-    def known_series(self) -> set[int]:
-        """Series ids the engine has been told about."""
-        return {sid for _, _, m in self._assets.values() for sid in m.values()}
+    def unknown_series(self, series: I64) -> list[int]:
+        """The distinct ids in ``series`` the engine has not been told about."""
+        mask = self._known_mask
+        inside = (series >= 0) & (series < len(mask))
+        known = np.zeros(len(series), np.bool_)
+        known[inside] = mask[series[inside]]
+        if known.all():
+            return []
+        return [int(x) for x in np.unique(series[~known]).tolist()]
+
+    def known_series(self) -> frozenset[int]:
+        """Series ids the engine has been told about (kept, not rebuilt per batch)."""
+        return self._known
 
     def knows_asset(self, asset_id: str) -> bool:
         """True if the asset was made known through :meth:`add_series`."""
@@ -146,7 +183,7 @@ class RuleEngine:
 
     def _bind_asset(self, asset_id: str, now_us: int) -> None:
         type_name, path, series = self._assets[asset_id]
-        have = {(s, b, sl) for s, b, sl in self._entries}
+        have = self._have
         for ri, rule in enumerate(self._rules):
             if not path.startswith(rule.tenant_path) or not rule.applies_to(asset_id, type_name):
                 continue
@@ -176,6 +213,14 @@ class RuleEngine:
             self.p_limit[b] = float(p["clear_after_s"])
         self.p_band[b] = float(p.get("deadband", 0.0))
         self.p_op[b] = _OPCODE.get(str(p.get("op", ">")), 0)
+        self.no_data[b] = rule.kind is RuleKind.NO_DATA
+        if rule.kind is RuleKind.GEOFENCE:
+            poly = tuple((float(x), float(y)) for x, y in p["polygon"])
+            gid = self._polys.get(poly)
+            if gid is None:
+                gid = self._polys[poly] = len(self._poly_arrays)
+                self._poly_arrays.append(np.asarray(poly, np.float64))
+            self.b_poly[b] = gid
         self.last_seen[b] = now_us
         st = self._restored.pop((asset_id, rule.id), None)
         if st is not None:
@@ -195,6 +240,21 @@ class RuleEngine:
         self._csr_keys = keys.astype(np.int64)
         self._csr_off = np.append(starts, len(ent)).astype(np.int64)
         self._csr_b, self._csr_slot = ent[:, 1].copy(), ent[:, 2].copy()
+        # series ids are small dense integers: a direct table beats a binary search
+        self._lut_start = self._lut_count = None
+        if len(keys) and keys[0] >= 0 and keys[-1] < 1 << 24:
+            self._lut_start = np.zeros(int(keys[-1]) + 1, np.int64)
+            self._lut_count = np.zeros(int(keys[-1]) + 1, np.int64)
+            self._lut_start[keys] = starts
+            self._lut_count[keys] = np.diff(self._csr_off)
+        # rank of each binding in (rule, binding) order: one stable integer sort of the
+        # rows by rank groups them by rule and binding and keeps time order (radix sort
+        # while the ranks fit 16 bits)
+        nb = len(self._keys)
+        order_b = np.lexsort((np.arange(nb), self.b_rule[:nb]))
+        rank = np.empty(nb, np.int64)
+        rank[order_b] = np.arange(nb)
+        self._rank = rank.astype(np.uint16) if nb <= 0xFFFF else rank
         self._dirty = False
 
     # -- evaluation --------------------------------------------------------------------
@@ -204,35 +264,59 @@ class RuleEngine:
         n = len(batch)
         if n == 0 or len(self._csr_keys) == 0:
             return []
-        pos = np.searchsorted(self._csr_keys, batch.series)
-        pos_c = np.minimum(pos, len(self._csr_keys) - 1)
-        hit = self._csr_keys[pos_c] == batch.series
-        counts = np.where(hit, self._csr_off[pos_c + 1] - self._csr_off[pos_c], 0)
+        start, counts = self._lookup(batch.series)
         total = int(counts.sum())
         if total == 0:
             return []
+        # row r of point i is entry start[i] + (r - first row of i)
         rep = np.repeat(np.arange(n), counts)
-        within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = self._csr_off[pos_c][rep] + within
-        b, slot = self._csr_b[e], self._csr_slot[e]
-        ts, v = batch.ts[rep], batch.value[rep]
-        rule = self.b_rule[b]
-        order = np.lexsort((ts, b, rule))
-        b, slot, ts, v, rule = b[order], slot[order], ts[order], v[order], rule[order]
+        e = np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        b = self._csr_b[e]
         self.last_seen[b] = now_us
         self.points_evaluated += n
+        # a no-data binding only needs its last-seen time, unless it is in the no-data
+        # condition and this reading ends it
+        keep = ~self.no_data[b] | self.raw[b]
+        if not keep.all():
+            e, b, rep = e[keep], b[keep], rep[keep]
+        slot, ts, v = self._csr_slot[e], batch.ts[rep], batch.value[rep]
+        key = self._rank[b]
+        if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
+            order = np.argsort(key, kind="stable")
+        else:
+            order = np.lexsort((ts, key))
+        b, slot, ts, v = b[order], slot[order], ts[order], v[order]
+        rule = self.b_rule[b]
         out: list[Transition] = []
+        if len(rule) == 0:
+            return out
         cuts = np.flatnonzero(np.diff(rule)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(rule)], strict=True):
+        for lo, hi in zip(_cat([0], cuts), _cat(cuts, [len(rule)]), strict=True):
             ri = int(rule[lo])
             self._evaluate(self._rules[ri], b[lo:hi], slot[lo:hi], ts[lo:hi], v[lo:hi], out)
         return out
 
+    def _lookup(self, series: I64) -> tuple[I64, I64]:
+        """Each point's first CSR entry and how many bindings read its series."""
+        lut_start, lut_count = self._lut_start, self._lut_count
+        if lut_start is not None and lut_count is not None:
+            m = len(lut_start)
+            if int(series.min()) >= 0 and int(series.max()) < m:
+                return lut_start[series], lut_count[series]
+            ok = (series >= 0) & (series < m)
+            sc = np.where(ok, series, 0)
+            return lut_start[sc], np.where(ok, lut_count[sc], 0)
+        pos = np.searchsorted(self._csr_keys, series)
+        pos_c = np.minimum(pos, len(self._csr_keys) - 1)
+        hit = self._csr_keys[pos_c] == series
+        start = self._csr_off[pos_c]
+        return start, np.where(hit, self._csr_off[pos_c + 1] - start, 0)
+
     def _evaluate(
         self, rule: Rule, b: I64, slot: I64, ts: I64, v: F64, out: list[Transition]
     ) -> None:
-        first = np.r_[True, b[1:] != b[:-1]]
-        last = np.r_[b[1:] != b[:-1], True]
+        first = _starts(b)
+        last = _ends(b)
         kind = rule.kind
         value: F64 = v
         if kind is RuleKind.THRESHOLD:
@@ -243,8 +327,8 @@ class RuleEngine:
             cond = np.zeros(len(b), np.bool_)
         elif kind in (RuleKind.EXPRESSION, RuleKind.GEOFENCE):
             b, ts, cond, value = self._joined(rule, b, slot, ts, v, first)
-            first = np.r_[True, b[1:] != b[:-1]]
-            last = np.r_[b[1:] != b[:-1], True]
+            first = _starts(b)
+            last = _ends(b)
         else:
             return
         self._settle(rule, b, ts, cond, value, first, last, out)
@@ -264,8 +348,8 @@ class RuleEngine:
         return _ffill_state(ev, first, self.raw[b])
 
     def _rate(self, rule: Rule, b: I64, ts: I64, v: F64, first: B, last: B) -> B:
-        pv = np.r_[np.nan, v[:-1]]
-        pts = np.r_[0, ts[:-1]]
+        pv = _shift(v, np.nan)
+        pts = _shift(ts, 0)
         pv[first] = self.last_vals[b[first], 0]
         pts[first] = self.last_ts[b[first]]
         dt = (ts - pts) / US
@@ -288,7 +372,7 @@ class RuleEngine:
     ) -> tuple[I64, I64, B, F64]:
         idx = np.arange(len(b))
         gstart = np.maximum.accumulate(np.where(first, idx, 0))
-        last = np.r_[b[1:] != b[:-1], True]
+        last = _ends(b)
         cols: list[F64] = []
         for j in range(len(rule.inputs)):
             at = np.maximum.accumulate(np.where(slot == j, idx, -1))
@@ -296,7 +380,7 @@ class RuleEngine:
             col = np.where(ok, v[np.maximum(at, 0)], self.last_vals[b, j])
             self.last_vals[b[last], j] = col[last]
             cols.append(col)
-        keep = np.r_[(b[1:] != b[:-1]) | (ts[1:] != ts[:-1]), True]
+        keep = _ends(b) | _ends(ts)
         b, ts = b[keep], ts[keep]
         cols = [c[keep] for c in cols]
         if rule.kind is RuleKind.EXPRESSION:
@@ -305,18 +389,14 @@ class RuleEngine:
             return b, ts, cond, cols[0]
         lat, lon = cols
         cond = np.zeros(len(b), np.bool_)
-        polys: dict[tuple[tuple[float, float], ...], list[int]] = {}
-        for i, bb in enumerate(np.unique(b)):
-            asset_id = self._keys[int(bb)][0]
-            poly = tuple(tuple(p) for p in rule.params_for(asset_id)["polygon"])
-            polys.setdefault(poly, []).append(int(bb))
-            del i
         known = ~(np.isnan(lat) | np.isnan(lon))
-        for poly, members in polys.items():
-            sel = np.isin(b, members)
-            inside = point_in_polygon(lon[sel], lat[sel], np.asarray(poly, np.float64))
-            hit = ~inside if rule.params["trigger"] == "outside" else inside
-            cond[sel] = hit & known[sel]
+        outside = rule.params["trigger"] == "outside"
+        gid = self.b_poly[b]
+        groups = np.unique(gid)
+        for g in groups.tolist():
+            sel = slice(None) if len(groups) == 1 else gid == g
+            inside = point_in_polygon(lon[sel], lat[sel], self._poly_arrays[g])
+            cond[sel] = (~inside if outside else inside) & known[sel]
         return b, ts, cond, np.full(len(b), np.nan)
 
     def _settle(
@@ -330,55 +410,61 @@ class RuleEngine:
         last: B,
         out: list[Transition],
     ) -> None:
-        prev = np.r_[False, cond[:-1]]
+        prev = _shift(cond, False)
         prev[first] = self.raw[b[first]]
-        changes = np.flatnonzero(cond != prev)
+        ch = np.flatnonzero(cond != prev)
+        chb = b[ch]
+        ch_first = _starts(chb)
+        li = np.flatnonzero(last)
+        lb = b[li]
         rid = rule.id
         keys = self._keys
         if rule.on_delay_s == 0 and rule.off_delay_s == 0:
-            for i in changes.tolist():
-                bb = int(b[i])
-                c = bool(cond[i])
-                self.raw_since[bb] = ts[i]
-                if c != self.active[bb]:
-                    self.active[bb] = c
-                    out.append(Transition(keys[bb][0], rid, int(ts[i]), c, _num(value[i])))
-            self.raw[b[last]] = cond[last]
-            self.last_ts[b[last]] = ts[last]
+            # without delays the alarm condition follows the raw condition at each change
+            c = cond[ch]
+            before = _shift(c, False)
+            before[ch_first] = self.active[chb[ch_first]]
+            for i in np.flatnonzero(c != before).tolist():
+                j = int(ch[i])
+                bb = int(b[j])
+                out.append(Transition(keys[bb][0], rid, int(ts[j]), bool(c[i]), _num(value[j])))
+            ch_last = _ends(chb)
+            self.raw_since[chb[ch_last]] = ts[ch][ch_last]
+            self.active[chb[ch_last]] = c[ch_last]
+            self.raw[lb] = cond[li]
+            self.last_ts[lb] = ts[li]
             return
+        # with delays: every change closes the run before it, and the open run at each
+        # binding's last row is checked too; a run that held long enough sets (raw) or
+        # resets (normal) the alarm condition, forward-filled per binding
         on_us, off_us = int(rule.on_delay_s * US), int(rule.off_delay_s * US)
-        for i in changes.tolist():
-            bb = int(b[i])
-            self._close_run(bb, rid, int(ts[i]), on_us, off_us, out)
-            self.raw[bb] = bool(cond[i])
-            self.raw_since[bb] = ts[i]
-        for i in np.flatnonzero(last).tolist():
-            bb = int(b[i])
-            self.last_ts[bb] = ts[i]
-            self._close_run(bb, rid, int(ts[i]), on_us, off_us, out, open_run=True)
-
-    def _close_run(
-        self,
-        bb: int,
-        rid: str,
-        until_us: int,
-        on_us: int,
-        off_us: int,
-        out: list[Transition],
-        *,
-        open_run: bool = False,
-    ) -> None:
-        """Apply the delays to the run that started at ``raw_since`` and lasted to ``until_us``."""
-        since = int(self.raw_since[bb])
-        held = until_us - since
-        raw, active = bool(self.raw[bb]), bool(self.active[bb])
-        del open_run
-        if raw and not active and held >= on_us:
-            self.active[bb] = True
-            out.append(Transition(self._keys[bb][0], rid, since + on_us, True, None))
-        elif not raw and active and held >= off_us:
-            self.active[bb] = False
-            out.append(Transition(self._keys[bb][0], rid, since + off_us, False, None))
+        ch_ts = ts[ch]
+        ch_since = _shift(ch_ts, 0)
+        ch_since[ch_first] = self.raw_since[chb[ch_first]]
+        k = np.searchsorted(ch, li, side="right") - 1
+        kc = np.maximum(k, 0)
+        has = (k >= 0) & (chb[kc] == lb) if len(ch) else np.zeros(len(li), np.bool_)
+        l_since = np.where(has, ch_ts[kc] if len(ch) else 0, self.raw_since[lb])
+        pos = _cat(ch * 2, li * 2 + 1)
+        order = np.argsort(pos, kind="stable")
+        eb = _cat(chb, lb)[order]
+        eraw = _cat(prev[ch], cond[li])[order]
+        esince = _cat(ch_since, l_since)[order]
+        held = _cat(ch_ts, ts[li])[order] - esince
+        ev = np.where(eraw & (held >= on_us), 1, np.where(~eraw & (held >= off_us), 0, -1))
+        efirst = _starts(eb)
+        act = _ffill_state(ev, efirst, self.active[eb])
+        act_prev = _shift(act, False)
+        act_prev[efirst] = self.active[eb[efirst]]
+        for i in np.flatnonzero(act != act_prev).tolist():
+            a = bool(act[i])
+            at = int(esince[i]) + (on_us if a else off_us)
+            out.append(Transition(keys[int(eb[i])][0], rid, at, a, None))
+        elast = _ends(eb)
+        self.active[eb[elast]] = act[elast]
+        self.raw[lb] = cond[li]
+        self.raw_since[lb] = l_since
+        self.last_ts[lb] = ts[li]
 
     # -- events and timers -------------------------------------------------------------
     def on_events(self, events: Sequence[Event], now_us: int) -> list[Transition]:
@@ -394,7 +480,7 @@ class RuleEngine:
                 if not _matches(rule.params_for(ev.asset_id), ev):
                     continue
                 del ri
-                active = ev.payload.get("active", True) is not False
+                active = _event_active(ev)
                 self.last_seen[bb] = now_us
                 self.last_ts[bb] = ev.ts_us
                 if active != bool(self.active[bb]):
@@ -410,10 +496,11 @@ class RuleEngine:
         if n == 0:
             return out
         rules = self._rules
-        kinds = np.array([rules[int(r)].kind is RuleKind.NO_DATA for r in self.b_rule[:n]])
-        faults = np.array([rules[int(r)].kind is RuleKind.FAULT_CODE for r in self.b_rule[:n]])
-        on = np.array([rules[int(r)].on_delay_s for r in self.b_rule[:n]]) * US
-        off = np.array([rules[int(r)].off_delay_s for r in self.b_rule[:n]]) * US
+        br = self.b_rule[:n]
+        kinds = np.array([r.kind is RuleKind.NO_DATA for r in rules], np.bool_)[br]
+        faults = np.array([r.kind is RuleKind.FAULT_CODE for r in rules], np.bool_)[br]
+        on = np.array([r.on_delay_s for r in rules], np.float64)[br] * US
+        off = np.array([r.off_delay_s for r in rules], np.float64)[br] * US
         raw, active = self.raw[:n], self.active[:n]
         since, seen, lim = self.raw_since[:n], self.last_seen[:n], self.p_limit[:n] * US
         stale = kinds & ~raw & (now_us - seen > lim)
@@ -442,6 +529,10 @@ class RuleEngine:
     def snapshot(self) -> dict[str, Any]:
         """The per-binding state, JSON-serialisable (see :meth:`restore`)."""
         n = len(self._keys)
+        slots = max((len(r.inputs) for r in self._rules), default=0)
+        floats = self.last_vals[:n, : max(slots, 1)]
+        vals = floats.astype(object)
+        vals[np.isnan(floats)] = None
         return {
             "keys": [list(k) for k in self._keys],
             "raw": self.raw[:n].tolist(),
@@ -449,9 +540,8 @@ class RuleEngine:
             "raw_since": self.raw_since[:n].tolist(),
             "last_ts": self.last_ts[:n].tolist(),
             "last_seen": self.last_seen[:n].tolist(),
-            "last_vals": [
-                [None if math.isnan(x) else x for x in row] for row in self.last_vals[:n].tolist()
-            ],
+            # only the slots some rule reads (restore pads the rest with NaN)
+            "last_vals": vals.tolist(),
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -477,6 +567,33 @@ def _items(snap: Mapping[str, Any]) -> Iterable[tuple[tuple[str, str], dict[str,
     cols = ("raw", "active", "raw_since", "last_ts", "last_seen", "last_vals")
     for i, key in enumerate(snap.get("keys", [])):
         yield (str(key[0]), str(key[1])), {c: snap[c][i] for c in cols}
+
+
+def _shift(a: npt.NDArray[Any], fill: Any) -> npt.NDArray[Any]:
+    """``a`` moved one place right, ``fill`` first (the previous row's value)."""
+    out = np.empty_like(a)
+    if len(a):
+        out[0] = fill
+        out[1:] = a[:-1]
+    return out
+
+
+def _cat(a: Any, b: Any) -> npt.NDArray[Any]:
+    return np.concatenate((np.asarray(a), np.asarray(b)))
+
+
+def _starts(g: npt.NDArray[Any]) -> B:
+    """True where a run of equal values begins (empty for an empty array)."""
+    out = np.ones(len(g), np.bool_)
+    out[1:] = g[1:] != g[:-1]
+    return out
+
+
+def _ends(g: npt.NDArray[Any]) -> B:
+    """True where a run of equal values ends (empty for an empty array)."""
+    out = np.ones(len(g), np.bool_)
+    out[:-1] = g[1:] != g[:-1]
+    return out
 
 
 def _num(x: float) -> float | None:
@@ -505,9 +622,22 @@ def point_in_polygon(x: F64, y: F64, poly: F64) -> B:
     return inside
 
 
+#: an ``event_kind`` that stands for several: ``dtc`` (the JSON fleet's) also matches the
+#: DM1 decoder's ``j1939_dtc`` events, so one fault-code rule covers both kinds of device
+_KIND_FAMILIES: dict[str, frozenset[str]] = {"dtc": frozenset({"dtc", "j1939_dtc"})}
+
+
+def _event_active(ev: Event) -> bool:
+    """Whether a fault event says the fault is present.
+
+    ``active: false`` (JSON devices) and a DM1 ``state: cleared`` say it went away.
+    """
+    return ev.payload.get("active", True) is not False and ev.payload.get("state") != "cleared"
+
+
 def _matches(p: Mapping[str, Any], ev: Event) -> bool:
     kind = str(p.get("event_kind", "dtc"))
-    if kind != "*" and ev.kind != kind:
+    if kind != "*" and ev.kind not in _KIND_FAMILIES.get(kind, frozenset((kind,))):
         return False
     if "code" in p and not fnmatch.fnmatchcase(ev.code, str(p["code"])):
         return False

@@ -8,12 +8,13 @@ import hmac
 import json
 import logging
 import smtplib
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -80,14 +81,19 @@ def validate_subscription(d: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpConfig:
-    """Where email goes."""
+    """Where email goes (built from the ``smtp`` settings by the composition root).
+
+    ``tls``: ``none``, ``starttls`` (upgrade after connecting) or ``ssl`` (implicit
+    TLS); certificates are verified against the system's trust store.
+    """
 
     host: str = "127.0.0.1"
     port: int = 25
     sender: str = "ironbridge@localhost"
     username: str = ""
-    password: str = ""
-    starttls: bool = False
+    password: str = field(default="", repr=False)
+    tls: Literal["none", "starttls", "ssl"] = "none"
+    timeout_s: float = 10.0
 
 
 class Notifier:
@@ -196,9 +202,16 @@ class Notifier:
             f"[ironbridge {alarm.severity.value}] {event}: {alarm.message} on {alarm.asset_id}"
         )
         msg.set_content(json.dumps(body, indent=2))
-        with smtplib.SMTP(self._smtp.host, self._smtp.port, timeout=10) as smtp:
-            if self._smtp.starttls:
-                smtp.starttls()
-            if self._smtp.username:
-                smtp.login(self._smtp.username, self._smtp.password)
+        cfg = self._smtp
+        smtp: smtplib.SMTP
+        if cfg.tls == "ssl":
+            context = ssl.create_default_context()
+            smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+        with smtp:
+            if cfg.tls == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.username:
+                smtp.login(cfg.username, cfg.password)
             smtp.send_message(msg)

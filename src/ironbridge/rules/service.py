@@ -7,9 +7,10 @@ from typing import Any, Protocol
 
 from ironbridge.ingest import MessageSource
 from ironbridge.rules.notify import Notifier, SmtpConfig
+from ironbridge.rules.spc import SpcWatcher
 from ironbridge.rules.store import AlarmStore
 from ironbridge.rules.worker import RulesWorker
-from ironbridge.store import Registry
+from ironbridge.store import Registry, TelemetryStore
 
 
 class AlarmContext(Protocol):
@@ -26,11 +27,20 @@ async def rules_service(
     events: MessageSource | None = None,
     *,
     smtp: SmtpConfig | None = None,
+    telemetry: TelemetryStore | None = None,
 ) -> RulesWorker:
-    """Build the rules worker over the registry's database and expose it to the API."""
+    """Build the rules worker over the registry's database and expose it to the API.
+
+    With ``telemetry`` the worker also evaluates SPC rules on stored charts.
+    """
     store = AlarmStore(registry.engine)  # type: ignore[attr-defined]
     worker = RulesWorker(
-        source=points, events=events, store=store, registry=registry, notifier=Notifier(smtp)
+        source=points,
+        events=events,
+        store=store,
+        registry=registry,
+        notifier=Notifier(smtp),
+        spc=SpcWatcher(telemetry, registry) if telemetry is not None else None,
     )
 
     async def stats() -> Mapping[str, Any]:

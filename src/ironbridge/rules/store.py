@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from ironbridge.model import Conflict, InvalidInput, NotFound, Principal, now_us
 from ironbridge.rules import tables as t
-from ironbridge.rules.alarms import Alarm, AlarmAction, AlarmState, AlarmStateMachine, Step
+from ironbridge.rules.alarms import (
+    SUPPRESSIBLE,
+    Alarm,
+    AlarmAction,
+    AlarmState,
+    AlarmStateMachine,
+    Step,
+)
 from ironbridge.rules.definitions import Rule, Severity, parse_rule
 from ironbridge.rules.engine import Transition
+from ironbridge.rules.suppression import suppression_reason
+
+#: execution option for a write transaction (``BEGIN IMMEDIATE`` on SQLite; see
+#: ironbridge.store.sql.engine): a deferred BEGIN that reads first and writes later
+#: fails at once with "database is locked" when another writer committed in between
+_WRITE = "ironbridge_write"
 
 AssetLookup = Callable[[str], tuple[str, str, str]]  # asset id -> (tenant id, path, type)
+AttributeLookup = Callable[[str], Mapping[str, Any]]  # asset id -> its attributes
+
+
+def _no_attributes(asset_id: str) -> Mapping[str, Any]:
+    del asset_id
+    return {}
+
+
 _MACHINE = AlarmStateMachine()
 
 
@@ -36,10 +58,17 @@ class AlarmStore:
         self.engine = engine
         self._clock = clock
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
     # -- rules -------------------------------------------------------------------------
     def put_rule(self, who: Principal | None, rule: Rule, *, create: bool) -> Rule:
         """Create (``create``) or replace a rule."""
-        with self.engine.begin() as c:
+        with self._write() as c:
             row = c.execute(sa.select(t.rules).where(t.rules.c.id == rule.id)).mappings().first()
             if create and row is not None:
                 raise Conflict(f"rule {rule.id!r} exists")
@@ -107,7 +136,7 @@ class AlarmStore:
     def delete_rule(self, who: Principal | None, rule_id: str) -> None:
         """Delete a rule; its open alarms are closed with an audit entry."""
         self.get_rule(who, rule_id)
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(t.rules.delete().where(t.rules.c.id == rule_id))
             c.execute(
                 t.alarms.update()
@@ -124,7 +153,7 @@ class AlarmStore:
         new = parse_rule(d, tenant_id=rule.tenant_id, tenant_path=rule.tenant_path)
         self.put_rule(who, new, create=False)
         action = AlarmAction.RETURN_TO_SERVICE if in_service else AlarmAction.REMOVE_FROM_SERVICE
-        with self.engine.begin() as c:
+        with self._write() as c:
             rows = (
                 c.execute(
                     sa.select(t.alarms).where(
@@ -142,34 +171,38 @@ class AlarmStore:
 
     # -- alarms from the engine ---------------------------------------------------------
     def apply_transitions(
-        self, transitions: Sequence[Transition], rules: Mapping[str, Rule], assets: AssetLookup
+        self,
+        transitions: Sequence[Transition],
+        rules: Mapping[str, Rule],
+        assets: AssetLookup,
+        attributes: AttributeLookup = _no_attributes,
     ) -> list[tuple[Alarm, AlarmAction]]:
         """Turn condition changes into alarm changes in one transaction.
 
-        Idempotent for redelivered input: a transition not newer than the alarm's last
-        change is ignored. Returns the alarms that changed, with the action.
+        Idempotent for redelivered input: an activation not newer than the alarm's last
+        activation, or a clear older than it, is ignored. A new alarm whose rule is
+        suppressed by design for the asset (``attributes`` gives the asset's attributes)
+        starts suppressed. Returns the alarms that changed, with the action.
         """
         changed: list[tuple[Alarm, AlarmAction]] = []
         if not transitions:
             return changed
-        with self.engine.begin() as c:
-            for tr in transitions:
+
+        def parent_first(tr: Transition) -> bool:
+            rule = rules.get(tr.rule_id)
+            return rule is not None and "parent_rule" in rule.suppress_when
+
+        with self._write() as c:
+            current = self._open_alarms(c, {(tr.asset_id, tr.rule_id) for tr in transitions})
+            for tr in sorted(transitions, key=parent_first):
                 rule = rules.get(tr.rule_id)
                 if rule is None:
                     continue
-                row = (
-                    c.execute(
-                        sa.select(t.alarms).where(
-                            t.alarms.c.asset_id == tr.asset_id,
-                            t.alarms.c.rule_id == tr.rule_id,
-                            t.alarms.c.closed.is_(False),
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
+                key = (tr.asset_id, tr.rule_id)
+                found = current.get(key)
                 action = AlarmAction.ACTIVATE if tr.active else AlarmAction.CLEAR
-                if row is None:
+                new = found is None
+                if found is None:
                     if not tr.active:
                         continue
                     tenant_id, path, type_name = assets(tr.asset_id)
@@ -184,7 +217,7 @@ class AlarmStore:
                         severity=rule.severity,
                         state=state,
                         active=False,
-                        message=rule.message or rule.name,
+                        message=tr.message or rule.message or rule.name,
                         value=tr.value,
                         count=0,
                         raised_us=tr.ts_us,
@@ -193,22 +226,122 @@ class AlarmStore:
                     )
                     if state is AlarmState.OUT_OF_SERVICE:
                         continue
+                    reason = self._reason(c, rule, tr.asset_id, attributes)
+                    if reason is not None:
+                        step = _MACHINE.apply(alarm, AlarmAction.SUPPRESS, at_us=tr.ts_us)
+                        alarm = self._save(c, step, AlarmAction.SUPPRESS, "system", reason)
                 else:
-                    alarm = _alarm(row)
-                    if tr.ts_us < alarm.changed_us or (
-                        tr.active == alarm.active and tr.ts_us <= alarm.activated_us
+                    alarm = found
+                    # redelivered input is stale against the last activation (reading
+                    # time); operator actions stamp changed_us with the wall clock, so a
+                    # clear read just before an acknowledgement must still count
+                    if tr.ts_us < alarm.activated_us or (
+                        tr.active and tr.ts_us <= alarm.activated_us
                     ):
                         continue
+                if tr.message and tr.active:
+                    alarm = replace(alarm, message=tr.message[:500])
                 step = _MACHINE.apply(alarm, action, at_us=tr.ts_us, value=tr.value)
-                if step.changed or row is None:
+                if step.changed or new:
                     saved = self._save(c, step, action, "system", "", value=tr.value)
                     changed.append((saved, action))
                 elif step.alarm != alarm:
+                    saved = step.alarm
                     c.execute(
                         t.alarms.update()
                         .where(t.alarms.c.id == alarm.id)
-                        .values(active=step.alarm.active, value=step.alarm.value)
+                        .values(
+                            active=saved.active,
+                            value=saved.value,
+                            message=saved.message,
+                        )
                     )
+                else:
+                    continue
+                if saved.closed:
+                    current.pop(key, None)
+                else:
+                    current[key] = saved
+        return changed
+
+    @staticmethod
+    def _open_alarms(c: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Alarm]:
+        """The open alarms of these (asset, rule) pairs, in a few queries (not one each)."""
+        out: dict[tuple[str, str], Alarm] = {}
+        ordered = sorted(keys)
+        for i in range(0, len(ordered), 400):
+            chunk = ordered[i : i + 400]
+            q = sa.select(t.alarms).where(
+                t.alarms.c.closed.is_(False),
+                t.alarms.c.asset_id.in_(sorted({a for a, _ in chunk})),
+                t.alarms.c.rule_id.in_(sorted({r for _, r in chunk})),
+            )
+            for row in c.execute(q).mappings():
+                alarm = _alarm(row)
+                if (alarm.asset_id, alarm.rule_id) in keys:
+                    out[alarm.asset_id, alarm.rule_id] = alarm
+        return out
+
+    @staticmethod
+    def _reason(
+        c: sa.Connection, rule: Rule, asset_id: str, attributes: AttributeLookup
+    ) -> str | None:
+        sw = rule.suppress_when
+        if not sw:
+            return None
+        parent_active = False
+        if "parent_rule" in sw:
+            parent_active = (
+                c.execute(
+                    sa.select(t.alarms.c.id).where(
+                        t.alarms.c.asset_id == asset_id,
+                        t.alarms.c.rule_id == sw["parent_rule"],
+                        t.alarms.c.closed.is_(False),
+                        t.alarms.c.active.is_(True),
+                    )
+                ).first()
+                is not None
+            )
+        attrs = attributes(asset_id) if "asset_attribute" in sw else {}
+        return suppression_reason(sw, attributes=attrs, parent_active=parent_active)
+
+    def apply_design_suppression(
+        self, rules: Mapping[str, Rule], attributes: AttributeLookup, now: int
+    ) -> list[tuple[Alarm, AlarmAction]]:
+        """Enter or leave "suppressed by design" for open alarms as their conditions say.
+
+        An alarm whose rule's ``suppress_when`` holds is suppressed; a suppressed alarm
+        whose condition ended (or whose rule lost it) is released: unacknowledged if
+        still active, else normal. Both are audited system actions with the reason.
+        """
+        with_design = [rid for rid, r in rules.items() if r.suppress_when]
+        changed: list[tuple[Alarm, AlarmAction]] = []
+        with self._write() as c:
+            rows = (
+                c.execute(
+                    sa.select(t.alarms).where(
+                        t.alarms.c.closed.is_(False),
+                        sa.or_(
+                            t.alarms.c.rule_id.in_(with_design),
+                            t.alarms.c.state == AlarmState.SUPPRESSED.value,
+                        ),
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                alarm = _alarm(row)
+                rule = rules.get(alarm.rule_id)
+                reason = None if rule is None else self._reason(c, rule, alarm.asset_id, attributes)
+                if reason is not None and alarm.state in SUPPRESSIBLE:
+                    action, comment = AlarmAction.SUPPRESS, reason
+                elif reason is None and alarm.state is AlarmState.SUPPRESSED:
+                    action, comment = AlarmAction.UNSUPPRESS, "suppression condition ended"
+                else:
+                    continue
+                step = _MACHINE.apply(alarm, action, at_us=now)
+                changed.append((self._save(c, step, action, "system", comment, at_us=now), action))
         return changed
 
     def _save(
@@ -268,7 +401,7 @@ class AlarmStore:
             until = now + int(shelve_for_s * 1_000_000)
         if action is AlarmAction.COMMENT and not comment.strip():
             raise InvalidInput("comment", "must not be empty")
-        with self.engine.begin() as c:
+        with self._write() as c:
             alarm = self._get(c, who, alarm_id)
             step = _MACHINE.apply(
                 alarm, action, at_us=now, actor=who.username, shelve_until_us=until
@@ -297,7 +430,7 @@ class AlarmStore:
     def expire_shelves(self, now: int) -> list[Alarm]:
         """Unshelve alarms whose shelving expired (an audited system action)."""
         out = []
-        with self.engine.begin() as c:
+        with self._write() as c:
             rows = (
                 c.execute(
                     sa.select(t.alarms).where(
@@ -315,7 +448,7 @@ class AlarmStore:
 
     def mark_escalated(self, alarm_id: int) -> None:
         """Remember that the not-acknowledged escalation was sent."""
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(t.alarms.update().where(t.alarms.c.id == alarm_id).values(escalated=True))
 
     def list_alarms(
@@ -408,7 +541,7 @@ class AlarmStore:
     # -- subscriptions -----------------------------------------------------------------
     def add_subscription(self, who: Principal, definition: Mapping[str, Any]) -> dict[str, Any]:
         """Store a notification subscription (validated by the caller)."""
-        with self.engine.begin() as c:
+        with self._write() as c:
             sid = c.execute(
                 t.alarm_subscriptions.insert().values(
                     tenant_id=who.tenant_id,
@@ -434,7 +567,7 @@ class AlarmStore:
 
     def delete_subscription(self, who: Principal, sub_id: int) -> None:
         """Remove a subscription."""
-        with self.engine.begin() as c:
+        with self._write() as c:
             n = c.execute(
                 t.alarm_subscriptions.delete().where(
                     t.alarm_subscriptions.c.id == sub_id,
@@ -454,7 +587,7 @@ class AlarmStore:
             "tenant_id": "root",
             "tenant_path": "/root/",
         }
-        with self.engine.begin() as c:
+        with self._write() as c:
             n = c.execute(
                 t.rule_engine_state.update()
                 .where(t.rule_engine_state.c.consumer == consumer)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from ironbridge.model import Conflict
-from ironbridge.rules import Alarm, AlarmAction, AlarmState, AlarmStateMachine, Severity
+from ironbridge.rules import (
+    TRANSITIONS,
+    Alarm,
+    AlarmAction,
+    AlarmState,
+    AlarmStateMachine,
+    Severity,
+)
+from ironbridge.rules.alarms import OPERATOR_ACTIONS
 
 S, A = AlarmState, AlarmAction
 
@@ -41,8 +49,17 @@ CASES = [
     (S.SHELVED, True, A.UNSHELVE, S.UNACKNOWLEDGED, True),
     (S.SHELVED, False, A.SHELVE_EXPIRED, S.NORMAL, False),
     (S.SHELVED, True, A.CLEAR, S.SHELVED, False),
+    # suppressed by design: entered from every operator-visible state, hides process
+    # changes, and hands the alarm back (active: unacknowledged, else normal) when it ends
+    (S.NORMAL, False, A.SUPPRESS, S.SUPPRESSED, False),
+    (S.UNACKNOWLEDGED, True, A.SUPPRESS, S.SUPPRESSED, True),
     (S.ACKNOWLEDGED, True, A.SUPPRESS, S.SUPPRESSED, True),
+    (S.RTN_UNACKNOWLEDGED, False, A.SUPPRESS, S.SUPPRESSED, False),
+    (S.SUPPRESSED, False, A.ACTIVATE, S.SUPPRESSED, True),
+    (S.SUPPRESSED, True, A.CLEAR, S.SUPPRESSED, False),
     (S.SUPPRESSED, True, A.UNSUPPRESS, S.UNACKNOWLEDGED, True),
+    (S.SUPPRESSED, False, A.UNSUPPRESS, S.NORMAL, False),
+    (S.SUPPRESSED, True, A.REMOVE_FROM_SERVICE, S.OUT_OF_SERVICE, True),
     (S.ACKNOWLEDGED, True, A.REMOVE_FROM_SERVICE, S.OUT_OF_SERVICE, True),
     (S.OUT_OF_SERVICE, True, A.ACTIVATE, S.OUT_OF_SERVICE, True),
     (S.OUT_OF_SERVICE, False, A.RETURN_TO_SERVICE, S.NORMAL, False),
@@ -65,7 +82,17 @@ def test_rules_transition_table(
 
 @pytest.mark.parametrize(
     ("state", "action"),
-    [(S.ACKNOWLEDGED, A.ACKNOWLEDGE), (S.NORMAL, A.UNSHELVE), (S.OUT_OF_SERVICE, A.SHELVE)],
+    [
+        (S.ACKNOWLEDGED, A.ACKNOWLEDGE),
+        (S.NORMAL, A.UNSHELVE),
+        (S.OUT_OF_SERVICE, A.SHELVE),
+        (S.SUPPRESSED, A.ACKNOWLEDGE),
+        (S.SUPPRESSED, A.SHELVE),
+        (S.SUPPRESSED, A.SUPPRESS),
+        (S.SHELVED, A.SUPPRESS),
+        (S.OUT_OF_SERVICE, A.SUPPRESS),
+        (S.UNACKNOWLEDGED, A.UNSUPPRESS),
+    ],
 )
 def test_rules_forbidden_transitions(state: AlarmState, action: AlarmAction) -> None:
     with pytest.raises(Conflict):
@@ -81,3 +108,17 @@ def test_rules_ack_records_who_and_repeat_counts() -> None:
     assert (a.acked_by, a.acked_us) == ("ann", 7)
     with pytest.raises(Conflict):
         m.apply(a, A.SHELVE, at_us=8, shelve_until_us=8)
+
+
+def test_rules_every_state_is_reachable_and_left() -> None:
+    targets = {v for v in TRANSITIONS.values() if isinstance(v, AlarmState)}
+    sources = {state for state, _ in TRANSITIONS}
+    assert set(AlarmState) - {S.NORMAL} <= targets | {S.RTN_UNACKNOWLEDGED}
+    assert sources == set(AlarmState)
+
+
+def test_rules_activation_while_hidden_counts_but_stays_hidden() -> None:
+    m = AlarmStateMachine()
+    a = m.apply(_alarm(S.SUPPRESSED, False), A.ACTIVATE, at_us=9, value=3.0).alarm
+    assert (a.state, a.active, a.count, a.activated_us, a.value) == (S.SUPPRESSED, True, 2, 9, 3.0)
+    assert OPERATOR_ACTIONS.isdisjoint({A.SUPPRESS, A.UNSUPPRESS})

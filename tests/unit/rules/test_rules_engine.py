@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,29 @@ def test_rules_fault_code_events() -> None:
     assert _flips(e.tick(36 * S)) == [(36, False)]
 
 
+def test_rules_fault_code_matches_dm1_events_and_their_clearing() -> None:
+    """The DM1 decoder's ``j1939_dtc`` events open and clear a default (``dtc``) rule."""
+    e = _engine({"id": "dtc", "kind": "fault_code", "params": {"spn": 100, "fmi": [1]}})
+    opened = Event(
+        asset_id="a",
+        ts_us=5 * S,
+        kind="j1939_dtc",
+        code="SPN100-FMI1",
+        payload={"state": "opened", "spn": 100, "fmi": 1, "oc": 1},
+    )
+    cleared = Event(
+        asset_id="a",
+        ts_us=9 * S,
+        kind="j1939_dtc",
+        code="SPN100-FMI1",
+        payload={"state": "cleared", "spn": 100, "fmi": 1, "oc": 1},
+    )
+    other = Event(asset_id="a", ts_us=6 * S, kind="gbt32960_fault", code="SPN100-FMI1")
+    assert _flips(e.on_events([opened], 5 * S)) == [(5, True)]
+    assert e.on_events([other], 6 * S) == []
+    assert _flips(e.on_events([cleared], 9 * S)) == [(9, False)]
+
+
 def test_rules_on_delay_survives_restart() -> None:
     rule = {
         "id": "hot",
@@ -200,9 +224,62 @@ def test_rules_flood_of_one_rule_gives_one_transition_per_change() -> None:
             },
             "on_delay_s",
         ),
+        *[
+            (
+                {
+                    "id": "x",
+                    "kind": "threshold",
+                    "asset_type": "t",
+                    "params": {"measurement": "t", "limit": 1},
+                    "suppress_when": sw,
+                },
+                field,
+            )
+            for sw, field in [
+                ({"parent_rule": "x"}, "suppress_when.parent_rule"),
+                ({"parent_rule": 5}, "suppress_when.parent_rule"),
+                ({"values": ["maintenance"]}, "suppress_when.asset_attribute"),
+                ({"asset_attribute": "state", "values": []}, "suppress_when.values"),
+                ({"asset_attribute": "state", "values": [{}]}, "suppress_when.values[0]"),
+                ({"when": "always"}, "suppress_when.when"),
+                ("always", "suppress_when"),
+            ]
+        ],
     ],
 )
 def test_rules_bad_definitions_name_the_field(definition: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         parse_rule(definition, tenant_id="root")
     assert err.value.field == field
+
+
+def test_rules_points_of_unknown_series_are_ignored() -> None:
+    e = _engine({"id": "hot", "kind": "threshold", "params": {"measurement": "temp", "limit": 1}})
+    batch = PointBatch(
+        np.array([-3, 1, 10**9, 99], np.int64),
+        np.array([1, 2, 3, 4], np.int64) * S,
+        np.array([5.0, 5.0, 5.0, 5.0]),
+    )
+    assert _flips(e.process(batch, 4 * S)) == [(2, True)]
+    assert e.points_evaluated == 4
+
+
+def test_rules_default_rules_parse_and_their_parents_exist() -> None:
+    from ironbridge.rules import default_rules
+
+    rules = [parse_rule(d, tenant_id="root", tenant_path="/root/") for d in default_rules()]
+    ids = {r.id for r in rules}
+    parents = {r.suppress_when["parent_rule"] for r in rules if "parent_rule" in r.suppress_when}
+    assert parents
+    assert parents <= ids
+
+
+def test_rules_snapshot_keeps_only_read_slots_and_restores() -> None:
+    rule = {"id": "oil", "kind": "expression", "params": {"expression": "rpm > 500 && oil < 1"}}
+    e = _engine(rule)
+    e.process(_batch(("rpm", 0, 900.0)), 0)
+    snap = e.snapshot()
+    assert snap["last_vals"] == [[900.0, None]]
+    e2 = _engine(rule)
+    e2.restore(json.loads(json.dumps(snap)))
+    assert _flips(e2.process(_batch(("oil", 1, 0.5)), S)) == [(1, True)]

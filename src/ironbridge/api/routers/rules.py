@@ -31,6 +31,8 @@ class RuleCreate(BaseModel):
     in_service: bool = True
     message: str = ""
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: suppression by design: ``{"parent_rule": ..., "asset_attribute": ..., "values": [...]}``
+    suppress_when: dict[str, Any] = Field(default_factory=dict)
 
 
 def alarm_store(ctx: ApiContext) -> AlarmStore:
