@@ -189,13 +189,25 @@ def main() -> None:
     parser.add_argument("--load", action="store_true", help="TCP load test of the endpoints")
     parser.add_argument("--sessions", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None)
-    parser.add_argument("--pool", type=int, default=None)
+    parser.add_argument(
+        "--ramp", type=float, default=None, help="seconds over which sessions connect"
+    )
+    parser.add_argument("--clients", type=int, default=None, help="load-generator processes")
+    parser.add_argument(
+        "--endpoint-procs", type=int, default=None, help="endpoint processes sharing the ports"
+    )
     parser.add_argument("--load-client", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--load-endpoints", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_client:
         from vehicles_load import client_main
 
         client_main(args.load_client)
+        return
+    if args.load_endpoints:
+        from vehicles_load import endpoints_main
+
+        endpoints_main(args.load_endpoints)
         return
     if args.load:
         from vehicles_load import load_test

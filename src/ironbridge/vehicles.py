@@ -164,7 +164,9 @@ async def start_vehicle_endpoints(
         host=settings.host,
         port=settings.jt808_port,
         idle_timeout_s=settings.idle_timeout_s,
+        reassembly_timeout_s=settings.jt808_reassembly_timeout_s,
     )
+    gb.max_sessions = jt.max_sessions = settings.max_sessions
     await gb.start()
     await jt.start()
 

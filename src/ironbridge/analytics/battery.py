@@ -68,16 +68,43 @@ def _kind(name: str) -> int:
     return 2 if _PROBE.match(name) else 0
 
 
+def _median(v: np.ndarray) -> float:
+    """The median of a short 1-D array without NaN (np.median's set-up costs ~20 µs)."""
+    s = np.sort(v)
+    n = s.shape[0]
+    mid = n // 2
+    return float(s[mid]) if n % 2 else float(s[mid - 1] + s[mid]) / 2
+
+
 def cell_outliers(voltages: np.ndarray, z: float) -> np.ndarray:
     """Indices of cells whose robust z-score magnitude exceeds ``z`` (MAD 0 -> none)."""
     v = np.asarray(voltages, dtype=np.float64)
     if v.size < 3:
         return np.zeros(0, dtype=np.int64)
-    med = np.median(v)
-    mad = np.median(np.abs(v - med)) * 1.4826
+    med = _median(v)
+    mad = _median(np.abs(v - med)) * 1.4826
     if mad <= 0:
         mad = 1e-3  # 1 mV resolution: a flat pack has no outlier below this
     return np.flatnonzero(np.abs(v - med) / mad > z)
+
+
+#: the cell and probe keys of each layout of sample keys seen (a fleet has a few)
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_LAYOUTS_MAX = 256
+
+
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cell voltage keys, probe temperature keys) among ``keys``, in their order."""
+    found = _LAYOUTS.get(keys)
+    if found is None:
+        found = (
+            tuple(k for k in keys if _kind(k) == 1),
+            tuple(k for k in keys if _kind(k) == 2),
+        )
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[keys] = found
+    return found
 
 
 @dataclass(slots=True)
@@ -85,7 +112,9 @@ class _State:
     ts_us: int | None = None
     tmax: float | None = None
     soc: float | None = None
-    cells: dict[str, float] = field(default_factory=dict)
+    #: the last sample's cell voltages: their keys and values (NaN where absent)
+    cell_keys: tuple[str, ...] = ()
+    cell_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
     rising_since_us: int | None = None
     open_codes: set[str] = field(default_factory=set)
 
@@ -104,24 +133,19 @@ class BatteryWatch:
         lim = self.limits
         st = self._state.setdefault(asset_id, _State())
         found: dict[str, tuple[str, dict[str, object]]] = {}
-        cells: dict[str, float] = {}
-        probes: list[float] = []
-        for k, v in values.items():
-            if v is None:
-                continue
-            kind = _kind(k)
-            if kind == 1:
-                cells[k] = v
-            elif kind == 2:
-                probes.append(v)
-        if len(cells) >= 2:
-            arr = np.fromiter(cells.values(), dtype=np.float64)
+        cell_keys, probe_keys = _layout(tuple(values))
+        # one array per kind, NaN where a value is absent (invalid / abnormal markers)
+        cell_v = np.array([values[k] for k in cell_keys], dtype=np.float64)
+        probes = [v for v in (values[k] for k in probe_keys) if v is not None]
+        present = ~np.isnan(cell_v)
+        if int(present.sum()) >= 2:
+            arr = cell_v[present]
             spread = float(arr.max() - arr.min())
             if spread >= lim.spread_warning_v:
                 found["cell_voltage_spread"] = ("warning", {"spread_v": round(spread, 4)})
             out_idx = cell_outliers(arr, lim.outlier_z)
             if out_idx.size:
-                names = list(cells)
+                names = [k for k, ok in zip(cell_keys, present.tolist(), strict=True) if ok]
                 found["cell_voltage_outlier"] = (
                     "warning",
                     {"cells": [names[i] for i in out_idx.tolist()]},
@@ -145,11 +169,7 @@ class BatteryWatch:
         else:
             st.rising_since_us = None
         held = st.rising_since_us is not None and (ts_us - st.rising_since_us) / 1e6 > lim.tr_hold_s
-        drop = any(
-            prev > 0 and (prev - cells[k]) / prev > lim.tr_voltage_drop
-            for k, prev in st.cells.items()
-            if k in cells
-        )
+        drop = _voltage_drop(st, cell_keys, cell_v, lim.tr_voltage_drop)
         too_hot = tmax is not None and tmax >= lim.max_operating_temp_c
         alarm_level = values.get("alarm_level")
         flags = values.get("alarm_flags")
@@ -198,9 +218,23 @@ class BatteryWatch:
             st.tmax = tmax
         if soc is not None:
             st.soc = soc
-        if cells:
-            st.cells = cells
+        if present.any():
+            st.cell_keys, st.cell_v = cell_keys, cell_v
         return events
+
+
+def _voltage_drop(st: _State, keys: tuple[str, ...], now: np.ndarray, limit: float) -> bool:
+    """True if a cell present now and before fell by more than ``limit`` of its value."""
+    if not st.cell_keys:
+        return False
+    if keys == st.cell_keys:
+        prev = st.cell_v
+    else:  # another layout (a reconfigured terminal): line the cells up by name
+        before = dict(zip(st.cell_keys, st.cell_v.tolist(), strict=True))
+        prev = np.array([before.get(k, np.nan) for k in keys], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fell = (prev > 0) & ((prev - now) / prev > limit)  # NaN compares False
+    return bool(fell.any())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,11 +94,24 @@ def _columnar(obj: dict[str, Any], where: str) -> Samples:
     prefix = f"{where}." if where else ""
     ts_list = obj["ts"]
     n = len(ts_list)
-    ts = [_ts(t, f"{prefix}ts[{i}]") for i, t in enumerate(ts_list)]
+    if all(type(t) is int for t in ts_list):
+        # the common case, checked in one pass (no per-element message formatting)
+        ts: list[int | None] = ts_list
+    else:
+        ts = [_ts(t, f"{prefix}ts[{i}]") for i, t in enumerate(ts_list)]
     if any(t is None for t in ts):
         raise InvalidInput(f"{prefix}ts", "a columnar batch needs a timestamp for every row")
+    columns: dict[str, Any] = obj["values"]
+    if all(type(c) is list and len(c) == n for c in columns.values()):
+        # the common case, checked in one pass; the loop below words the error
+        return Samples(
+            asset=_asset(obj.get("asset"), f"{prefix}asset"),
+            ts_ms=ts,
+            values=columns,
+            where=f"{prefix}values",
+        )
     values: dict[str, list[Any]] = {}
-    for name, column in obj["values"].items():
+    for name, column in columns.items():
         if not isinstance(column, list):
             raise InvalidInput(f"{prefix}values.{name}", "must be a list in a columnar batch")
         if len(column) != n:

@@ -184,7 +184,8 @@ class Gbt32960Server(FramedServer[Gbt32960Session]):
                 return build_response(frame, ResponseFlag.ERROR)
             return build_response(frame) if self._ack_realtime else None
         if cmd == Command.VEHICLE_LOGOUT and isinstance(unit, VehicleLogout):
-            await self._session_event(session, from_datetime(unit.time), "logout", {})
+            if not await self._session_event(session, from_datetime(unit.time), "logout", {}):
+                return build_response(frame, ResponseFlag.ERROR)  # the terminal logs out again
             session.state = SessionState.LOGGED_OUT
             return build_response(frame)
         # platform login/logout (relay platforms) and commands ironbridge does not model

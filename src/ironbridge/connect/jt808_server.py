@@ -7,16 +7,25 @@ so nothing needs storing and a terminal that re-registers gets the same code);
 authentication, heartbeats and location reports get the platform general response
 0x8001. A malformed frame is answered with result 2 ("message error") when its header
 can be read, logged once per session, and the session goes on.
+
+Subpackaged messages (body-properties bit 13) are joined per session by a
+:class:`~ironbridge.codec.jt808.Reassembler`: every packet but the last is answered
+0x8001 result 0 as it arrives; the packet that completes the message gets the answer of
+the whole message (result 0 once queued). A message that makes no progress for
+``reassembly_timeout_s`` gets a 0x8003 re-transmission request naming the missing
+packets, twice at most, and is then dropped and counted as malformed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -24,17 +33,22 @@ from ironbridge.codec.jt808 import (
     Authentication,
     BatchLocation,
     CodecError,
+    Frame,
     GeneralResponse,
     Header,
     Heartbeat,
     LocationReport,
+    Message,
     MsgId,
+    Reassembler,
     Registration,
     RegistrationResponse,
+    RetransmissionRequest,
     Version,
-    decode_message,
+    decode_frame,
     encode_message,
     flatten_location,
+    parse_frame,
     split_stream,
     unescape,
 )
@@ -100,6 +114,9 @@ class Jt808Session:
     last_error: str = ""
     opened_at: float = field(default_factory=time.monotonic)
     writer: asyncio.StreamWriter | None = None
+    #: created at the first subpackaged message (most terminals never send one)
+    reassembler: Reassembler | None = None
+    retransmission_requests: int = 0
 
     def next_serial(self) -> int:
         """The platform's own message serial, wrapping at 65535."""
@@ -146,13 +163,74 @@ class Jt808Server(FramedServer[Jt808Session]):
         host: str = "127.0.0.1",
         port: int = 18808,
         idle_timeout_s: float = 180.0,
+        reassembly_timeout_s: float = 30.0,
         observers: tuple[FrameObserver, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             publisher, host=host, port=port, idle_timeout_s=idle_timeout_s, observers=observers
         )
         self._directory = directory
         self._secret = secret
+        self._reassembly_timeout = reassembly_timeout_s
+        self._clock = clock
+        self._reassembling: dict[int, Jt808Session] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Bind, and watch subpackaged messages that stall."""
+        await super().start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="jt808-reassembly-sweeper")
+
+    async def close(self) -> None:
+        """Stop the sweeper, then the sessions."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await super().close()
+
+    async def _sweep(self) -> None:
+        period = min(1.0, self._reassembly_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.sweep_reassembly()
+
+    def sweep_reassembly(self) -> None:
+        """Ask for the missing packets of stalled messages; drop the hopeless ones."""
+        now = self._clock()
+        for key, session in list(self._reassembling.items()):
+            r = session.reassembler
+            if r is None or session.state is SessionState.CLOSED:
+                self._reassembling.pop(key, None)
+                continue
+            for late in r.overdue(now):
+                h = late.header
+                if late.abandoned:
+                    self._malformed(
+                        session,
+                        f"subpackaged 0x{h.msg_id:04X} serial {h.serial} dropped: "
+                        f"packets {list(late.missing)} never came",
+                    )
+                    continue
+                ids = late.missing[: 0xFF if h.version == Version.V2013 else 0xFFFF]
+                request = encode_message(
+                    Header(
+                        msg_id=MsgId.RETRANSMISSION_REQUEST,
+                        phone=h.phone,
+                        serial=session.next_serial(),
+                        version=h.version,
+                        protocol_version=h.protocol_version,
+                    ),
+                    RetransmissionRequest(original_serial=h.serial, packet_ids=ids),
+                )
+                session.retransmission_requests += 1
+                self.stats.retransmission_requests += 1
+                if session.writer is not None and not session.writer.is_closing():
+                    session.writer.write(request)
+            if not r:
+                self._reassembling.pop(key, None)
 
     def _new_session(self, peer: str, writer: asyncio.StreamWriter) -> Jt808Session:
         return Jt808Session(peer=peer, writer=writer)
@@ -166,6 +244,7 @@ class Jt808Server(FramedServer[Jt808Session]):
 
     def _forget(self, session: Jt808Session) -> None:
         session.state = SessionState.CLOSED
+        self._reassembling.pop(id(session), None)
 
     def _general(self, session: Jt808Session, request: Header, result: int) -> bytes:
         header = Header(
@@ -184,17 +263,37 @@ class Jt808Server(FramedServer[Jt808Session]):
         self.stats.frames += 1
         session.frames += 1
         try:
-            msg = decode_message(raw)
+            frame = parse_frame(raw)
+            h = frame.header
+            if h.packet is not None and not h.encryption:
+                whole = self._packet(session, frame)
+                if whole is None:
+                    return self._general(session, h, Result.OK)
+                frame = whole
+            msg = decode_frame(frame)
         except CodecError as exc:
             self._malformed(session, str(exc))
             head = _best_effort_header(raw)
             return None if head is None else self._general(session, head, Result.MESSAGE_ERROR)
-        h = msg.header
+        # the answer goes to the frame that arrived (for a reassembled message: its last packet)
+        return await self._message(session, msg, h)
+
+    def _packet(self, session: Jt808Session, frame: Frame) -> Frame | None:
+        if session.reassembler is None:
+            session.reassembler = Reassembler(timeout_s=self._reassembly_timeout)
+        whole = session.reassembler.add(frame, self._clock())
+        if session.reassembler:
+            self._reassembling[id(session)] = session
+        if whole is not None:
+            self.stats.reassembled += 1
+        return whole
+
+    async def _message(self, session: Jt808Session, msg: Message, h: Header) -> bytes | None:
         body = msg.body
         session.version = h.version
         if h.msg_id == MsgId.TERMINAL_RESPONSE:
             return None
-        if h.packet is not None or h.encryption:
+        if h.encryption:
             return self._general(session, h, Result.UNSUPPORTED)
         if isinstance(body, Heartbeat):
             return self._general(session, h, Result.OK)
@@ -235,7 +334,7 @@ class Jt808Server(FramedServer[Jt808Session]):
             return self._general(session, h, Result.OK)
         return self._general(session, h, Result.UNSUPPORTED)
 
-    async def _register(self, session: Jt808Session, h: Header, body: Registration) -> bytes:
+    async def _register(self, session: Jt808Session, h: Header, body: Registration) -> bytes | None:
         info = {
             "plate": body.plate,
             "terminal_id": body.terminal_id,
@@ -263,7 +362,10 @@ class Jt808Server(FramedServer[Jt808Session]):
         session.phone = h.phone
         session.identity = identity
         session.state = SessionState.REGISTERED
-        await self._session_event(session, "registered", {"plate": body.plate})
+        if not await self._session_event(session, "registered", {"plate": body.plate}):
+            # not queued: no answer, so the terminal registers again (the standard's
+            # registration results have no "try later"); nothing is lost
+            return None
         return encode_message(
             response_header,
             RegistrationResponse(
@@ -284,13 +386,16 @@ class Jt808Server(FramedServer[Jt808Session]):
                 return self._general(session, h, Result.FAILURE)
             session.identity = identity
             session.phone = h.phone
-        session.state = SessionState.AUTHENTICATED
-        await self._session_event(session, "authenticated", {"imei": body.imei or ""})
+        previous, session.state = session.state, SessionState.AUTHENTICATED
+        if not await self._session_event(session, "authenticated", {"imei": body.imei or ""}):
+            session.state = previous
+            return self._general(session, h, Result.FAILURE)  # the terminal authenticates again
         return self._general(session, h, Result.OK)
 
     async def _session_event(
         self, session: Jt808Session, code: str, payload: dict[str, object]
-    ) -> None:
+    ) -> bool:
+        """Queue a session event; False (counted, logged) if the bus did not take it."""
         assert session.identity is not None
         event = Event(
             asset_id=session.identity.asset_id,
@@ -305,3 +410,5 @@ class Jt808Server(FramedServer[Jt808Session]):
             self.stats.publish_errors += 1
             if log_now(self.stats.publish_errors):
                 _LOGGER.warning("JT/T 808 %s: session event not queued: %s", session.phone, exc)
+            return False
+        return True

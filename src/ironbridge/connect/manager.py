@@ -11,6 +11,7 @@ from ironbridge.connect.modbus import ModbusConnector
 from ironbridge.connect.opcua import OpcUaConnector
 from ironbridge.connect.publish import Publisher
 from ironbridge.connect.tables import ConnectorRepository
+from ironbridge.model.retry import retry_transient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,7 +68,12 @@ class ConnectorManager:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start the saved connectors, then stop them all when ``stop`` is set."""
-        saved = await asyncio.to_thread(self.repository.list, None)
+        saved = await retry_transient(  # a busy registry delays the start, it does not end it
+            lambda: asyncio.to_thread(self.repository.list, None),
+            "connectors: load saved",
+            stop=stop,
+            logger=_LOGGER,
+        )
         for s in saved:
             if s.enabled:
                 self.start(s.id, s.config)

@@ -63,6 +63,12 @@ class FramedServer(Generic[S]):
         self._sink = VehicleSink(publisher, self.stats, observers)
         self._server: asyncio.Server | None = None
         self.sessions: dict[str, S] = {}
+        #: share the port with other processes (SO_REUSEPORT: the kernel spreads connections)
+        self.reuse_port = False
+        #: refuse connections beyond this many open sessions (0: no cap). An overloaded
+        #: endpoint otherwise holds every connection until its handler runs, while the
+        #: terminals time out and reconnect: descriptors grow until the process runs out.
+        self.max_sessions = 0
 
     # -- protocol hooks ----------------------------------------------------------------
     def _new_session(self, peer: str, writer: asyncio.StreamWriter) -> S:
@@ -98,7 +104,12 @@ class FramedServer(Generic[S]):
     async def start(self) -> None:
         """Bind and start accepting terminals."""
         self._server = await asyncio.start_server(
-            self._handle, self._host, self._port, limit=READ_SIZE, backlog=4096
+            self._handle,
+            self._host,
+            self._port,
+            limit=READ_SIZE,
+            backlog=4096,
+            reuse_port=self.reuse_port or None,
         )
         _LOGGER.info("%s endpoint listening on %s:%d", self.label, self._host, self.port)
 
@@ -124,6 +135,17 @@ class FramedServer(Generic[S]):
     # -- the session loop --------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str(writer.get_extra_info("peername"))
+        if self.max_sessions and self.stats.sessions_open >= self.max_sessions:
+            self.stats.refused_full += 1
+            if log_now(self.stats.refused_full):
+                _LOGGER.warning(
+                    "%s endpoint full (%d sessions): refusing %s",
+                    self.label,
+                    self.max_sessions,
+                    peer,
+                )
+            writer.close()
+            return
         session = self._new_session(peer, writer)
         key = f"{peer}#{id(session)}"
         self.sessions[key] = session

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import random
 import time
@@ -55,6 +56,19 @@ class TcpFleetStats:
     latencies_us: list[int] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=1024)
+def _pack(soc: int, cells: int, cell_skew: float) -> tuple[tuple[float, ...], float, int, int]:
+    """Cell voltages of the simulated pack at ``soc``, their sum, highest and lowest cell."""
+    base_v = 3.20 + soc / 100 * 0.15
+    cell_v = tuple(
+        round(base_v + ((i * 7) % 11 - 5) * 0.002 - (cell_skew if i == 7 else 0), 3)
+        for i in range(cells)
+    )
+    imax = max(range(cells), key=lambda i: cell_v[i])
+    imin = min(range(cells), key=lambda i: cell_v[i])
+    return cell_v, round(sum(cell_v), 1), imax, imin
+
+
 def nev_realtime(
     t: datetime,
     *,
@@ -74,11 +88,7 @@ def nev_realtime(
 ) -> gb.RealtimeReport:
     """A plausible real-time report of a 96-cell LFP bus pack."""
     current = -60.0 if charging else (40.0 + speed * 2)
-    base_v = 3.20 + soc / 100 * 0.15
-    cell_v = tuple(
-        round(base_v + ((i * 7) % 11 - 5) * 0.002 - (cell_skew if i == 7 else 0), 3)
-        for i in range(cells)
-    )
+    cell_v, pack_v, imax, imin = _pack(soc, cells, cell_skew)
     blocks: list[gb.Block] = [
         gb.VehicleData(
             vehicle_status=1,
@@ -86,7 +96,7 @@ def nev_realtime(
             running_mode=1,
             speed_kmh=round(speed, 1),
             odometer_km=round(odometer, 1),
-            total_voltage_v=round(sum(cell_v), 1),
+            total_voltage_v=pack_v,
             total_current_a=current,
             soc_pct=soc,
             dcdc_status=1,
@@ -104,7 +114,7 @@ def nev_realtime(
                     speed_rpm=int(speed * 40),
                     torque_nm=120.0 if speed > 0 else 0.0,
                     temp_c=55,
-                    controller_voltage_v=round(sum(cell_v), 1),
+                    controller_voltage_v=pack_v,
                     controller_current_a=current,
                 ),
             )
@@ -126,7 +136,7 @@ def nev_realtime(
             subsystems=(
                 gb.SubsystemVoltages(
                     number=1,
-                    voltage_v=round(sum(cell_v), 1),
+                    voltage_v=pack_v,
                     current_a=current,
                     cell_count=cells,
                     start_index=1,
@@ -143,8 +153,6 @@ def nev_realtime(
         ),
     ]
     if edition == gb.Edition.V2016:
-        imax = max(range(cells), key=lambda i: cell_v[i])
-        imin = min(range(cells), key=lambda i: cell_v[i])
         blocks.append(
             gb.Extremes(
                 max_voltage_subsystem=1,
@@ -195,6 +203,7 @@ class _Conn:
 @dataclass(slots=True, kw_only=True)
 class _Schedule:
     period_s: float
+    ramp_s: float = 0.0
     burst_every_s: float
     burst_len_s: float
     rng: random.Random
@@ -390,24 +399,36 @@ async def _drive(
     report: Callable[[float], bytes],
     timeout: float,
 ) -> None:
-    """One terminal's life: connect, log in, report on schedule, reconnect after errors."""
+    """One terminal's life: connect, log in, report on schedule, reconnect after errors.
+
+    Retries follow the terminals' standards rather than hammering a slow platform: a
+    login that is not answered is sent again after about a minute (GB/T 32960 Annex B.1
+    "within 1 min"); a refused or dropped connection is retried after 2 s, doubling up
+    to a minute, jittered.
+    """
     start = time.monotonic()
-    await _sleep(stop, rng.uniform(0, schedule.period_s))
+    # terminals come online spread over the ramp (at least one period), not all at once
+    await _sleep(stop, rng.uniform(0, max(schedule.period_s, schedule.ramp_s)))
+    failures = 0
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_connection(host, port)
         except OSError:
             stats.errors += 1
-            await _sleep(stop, 1.0 + rng.random())
+            failures += 1
+            await _sleep(stop, _backoff(rng, failures))
             continue
         stats.connected += 1
         conn = _Conn(reader, writer)
+        logged_in = False
         try:
             if not await login(conn):
                 stats.refused += 1
                 await _sleep(stop, 30.0)
                 continue
+            logged_in = True
             stats.logged_in += 1
+            failures = 0
             while not stop.is_set():
                 now = time.monotonic()
                 frame = report(now - start)
@@ -419,14 +440,22 @@ async def _drive(
                 await _sleep(stop, schedule.interval(now))
         except (OSError, TimeoutError, ConnectionError, gb.CodecError):
             stats.errors += 1
-            # back off before reconnecting, jittered, so a slow platform is not stormed
+            failures += 1
             writer.close()
-            await _sleep(stop, rng.uniform(2.0, 10.0))
+            # an unanswered login waits about a minute; a lost session reconnects sooner
+            await _sleep(
+                stop, rng.uniform(50.0, 70.0) if not logged_in else _backoff(rng, failures)
+            )
         finally:
             stats.connected -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+def _backoff(rng: random.Random, failures: int) -> float:
+    """2 s after the first failure, doubling up to 60 s, jittered down by up to half."""
+    return min(60.0, 2.0**failures) * rng.uniform(0.5, 1.0)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -443,6 +472,7 @@ async def run_tcp_fleet(
     trucks: Sequence[Jt808Truck],
     stop: asyncio.Event,
     period_s: float = 10.0,
+    ramp_s: float = 0.0,
     burst_every_s: float = 0.0,
     burst_len_s: float = 30.0,
     seed: int = 1,
@@ -455,6 +485,7 @@ async def run_tcp_fleet(
     def schedule() -> _Schedule:
         return _Schedule(
             period_s=period_s,
+            ramp_s=ramp_s,
             burst_every_s=burst_every_s,
             burst_len_s=burst_len_s,
             rng=random.Random(rng.random()),  # noqa: S311 - simulation

@@ -65,13 +65,14 @@ async def test_offline_alarm_then_drain_in_order(platform: PlatformProcess, tmp_
     agent = EdgeAgent(cfg, sources=[source])
     agent.link_enabled = False  # the uplink is cut
     sent: list[Batch] = []
-    real_send = agent.uplink.send
+    real_send = agent.uplink.send_many
 
-    def recording_send(batch: Batch) -> None:
-        real_send(batch)
-        sent.append(batch)
+    def recording_send(batches: list[Batch]) -> int:
+        done = real_send(batches)
+        sent.extend(batches[:done])
+        return done
 
-    agent.uplink.send = recording_send  # type: ignore[method-assign]
+    agent.uplink.send_many = recording_send  # type: ignore[method-assign]
     stop = asyncio.Event()
     run = asyncio.create_task(agent.run(stop))
     for i in range(n):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,9 @@ def test_unknown_vin_registered_as_pending_and_refused(platform: PlatformProcess
     assert r.json()["attributes"]["status"] == "pending"
 
 
-async def _jt_session(port: int, truck: Jt808Truck) -> list[jt.Message]:
+async def _jt_session(
+    port: int, truck: Jt808Truck, frames: list[bytes] | None = None
+) -> list[jt.Message]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     buf = b""
     out: list[jt.Message] = []
@@ -173,7 +176,8 @@ async def _jt_session(port: int, truck: Jt808Truck) -> list[jt.Message]:
         out.append(reg)
         assert isinstance(reg.body, jt.RegistrationResponse)
         out.append(await ask(truck.auth_frame(reg.body.auth_code or "")))
-        out.append(await ask(truck.location_frame(10)))
+        for frame in [truck.location_frame(10)] if frames is None else frames:
+            out.append(await ask(frame))
     finally:
         writer.close()
         await writer.wait_closed()
@@ -203,6 +207,43 @@ def test_truck_over_jt808_registers_authenticates_and_reports(platform: Platform
     assert v["mileage"] > 50_000
     assert v["gnss_positioned"] == 1
     assert v["latitude"] > 35
+
+
+def test_subpackaged_jt808_batch_is_reassembled_and_every_report_stored(
+    platform: PlatformProcess,
+) -> None:
+    api = platform.client()
+    truck = Jt808Truck(6)
+    create(api, "jt-truck-6", "jt808_truck", f"jt808-{truck.phone}", phone=truck.phone)
+    now = datetime.now(UTC).replace(microsecond=0)
+    reports = []
+    for i in range(30):
+        one = jt.decode_message(truck.location_frame(i)).body
+        assert isinstance(one, jt.LocationReport)
+        reports.append(dataclasses.replace(one, time=now - timedelta(seconds=60 - i)))
+    header = jt.Header(msg_id=jt.MsgId.BATCH_LOCATION, phone=truck.phone, serial=400)
+    packets = jt.split_message(
+        header, jt.encode_body(jt.BatchLocation(kind=1, reports=tuple(reports))), packet_size=400
+    )
+    assert len(packets) == 4
+    answers = asyncio.run(
+        _jt_session(platform.jt_port, truck, [packets[i] for i in (1, 3, 0, 2)])  # type: ignore[attr-defined]
+    )
+    acks = [(a.body.reply_serial, a.body.result) for a in answers[2:]]  # type: ignore[union-attr]
+    assert acks == [(401, 0), (403, 0), (400, 0), (402, 0)]
+
+    def stored() -> int:
+        r = api.get(
+            "/api/v1/telemetry/raw",
+            params={"asset": "jt-truck-6", "measurement": "speed", "start": "now-1h"},
+        )
+        assert r.status_code == 200, r.text
+        series = r.json()["series"]
+        return len(series[0]["ts"]) if series else 0
+
+    wait_for(lambda: stored() == 30, 20)
+    r = api.get("/api/v1/fleet/endpoints")
+    assert r.json()["endpoints"]["jt808"]["reassembled"] >= 1
 
 
 def test_j1939_frames_upload_measurements_and_dm1_lifecycle(platform: PlatformProcess) -> None:

@@ -238,3 +238,11 @@ def test_j1939_decoder_spns_and_multipacket_dm1() -> None:
     assert sorted(e.code for e in out.events) == ["SPN100-FMI1", "SPN110-FMI0", "SPN190-FMI2"]
     assert out.errors[0][0] == 3
     assert "candump" in out.errors[0][1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 96, 97])
+def test_short_array_median_matches_numpy(n: int) -> None:
+    from ironbridge.analytics.battery import _median
+
+    v = np.random.default_rng(n).normal(3.6, 0.01, n)
+    assert _median(v) == pytest.approx(float(np.median(v)), abs=0)

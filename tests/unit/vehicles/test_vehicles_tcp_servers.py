@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from ironbridge.codec import jt808 as jt
 from ironbridge.connect.gbt32960_server import Gbt32960Server, SessionState
 from ironbridge.connect.jt808_server import Jt808Server, auth_code_for
 from ironbridge.connect.vehicles import VehicleIdentity, vehicle_asset_types
+from ironbridge.model import TransientError
 from ironbridge.sim.vehicles import Jt808Truck, NevBus, nev_realtime
 
 SECRET = b"test-secret"
@@ -398,3 +400,230 @@ async def test_jt808_unknown_terminal_refused_and_malformed_frame_answered(
     await c.close()
     assert bus.messages == []
     assert server.stats.malformed == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _authenticated(server: Jt808Server, truck: Jt808Truck) -> Client:
+    c = await connect(server.port, "jt")
+    reg = jt.decode_message(await c.request(truck.registration_frame()))
+    assert isinstance(reg.body, jt.RegistrationResponse)
+    ok = jt.decode_message(await c.request(truck.auth_frame(reg.body.auth_code or "")))
+    assert isinstance(ok.body, jt.GeneralResponse)
+    assert ok.body.result == 0
+    return c
+
+
+def _batch_packets(truck: Jt808Truck, serial: int, n: int, size: int) -> list[bytes]:
+    reports = tuple(
+        dataclasses.replace(
+            jt.decode_message(truck.location_frame(i)).body,  # type: ignore[type-var]
+            time=datetime(2026, 11, 23, 8, 0, i, tzinfo=UTC).replace(microsecond=0),
+        )
+        for i in range(n)
+    )
+    header = jt.Header(
+        msg_id=jt.MsgId.BATCH_LOCATION,
+        phone=truck.phone,
+        serial=serial,
+        version=truck.version,
+        protocol_version=1 if truck.version == jt.Version.V2019 else None,
+    )
+    return jt.split_message(
+        header,
+        jt.encode_body(jt.BatchLocation(kind=1, reports=reports), truck.version),
+        packet_size=size,
+    )
+
+
+@pytest.mark.parametrize("version", [jt.Version.V2013, jt.Version.V2019])
+async def test_jt808_subpackaged_batch_is_reassembled_out_of_order(
+    jt_server: tuple[Jt808Server, Directory, Bus], version: jt.Version
+) -> None:
+    server, _, bus = jt_server
+    truck = Jt808Truck(1 if version == jt.Version.V2013 else 2, version=version)
+    c = await _authenticated(server, truck)
+    packets = _batch_packets(truck, 500, 40, 500)
+    assert len(packets) == 4
+    answers = []
+    for i in (2, 0, 3, 1):
+        ans = jt.decode_message(await c.request(packets[i]))
+        assert isinstance(ans.body, jt.GeneralResponse)
+        answers.append((ans.body.reply_serial, ans.body.reply_id, ans.body.result))
+    # every packet answered, echoing its own serial; the last one once the batch is queued
+    assert answers == [(502, 0x0704, 0), (500, 0x0704, 0), (503, 0x0704, 0), (501, 0x0704, 0)]
+    await c.close()
+    tel = [m for m in bus.messages if m[0].endswith(".telemetry")]
+    assert len(tel) == 1
+    assert len(tel[0][1]["ts"]) == 40  # type: ignore[arg-type]
+    assert server.stats.reassembled == 1
+    assert server.stats.malformed == 0
+
+
+async def test_jt808_missing_packet_is_requested_with_0x8003_then_completed() -> None:
+    truck = Jt808Truck(1)
+    d = Directory({truck.phone})
+    b = Bus()
+    clock = Clock()
+    server = Jt808Server(d, b, secret=SECRET, port=0, reassembly_timeout_s=20, clock=clock)
+    await server.start()
+    try:
+        c = await _authenticated(server, truck)
+        packets = _batch_packets(truck, 70, 30, 400)
+        assert len(packets) == 4
+        for i in (0, 2):
+            ans = jt.decode_message(await c.request(packets[i]))
+            assert isinstance(ans.body, jt.GeneralResponse)
+            assert ans.body.result == 0
+        clock.now += 21
+        server.sweep_reassembly()
+        ask = jt.decode_message(await c.answer())
+        assert ask.header.msg_id == jt.MsgId.RETRANSMISSION_REQUEST
+        assert ask.body == jt.RetransmissionRequest(original_serial=70, packet_ids=(2, 4))
+        assert not [m for m in b.messages if m[0].endswith(".telemetry")]
+        for i in (1, 3):
+            ans = jt.decode_message(await c.request(packets[i]))
+            assert isinstance(ans.body, jt.GeneralResponse)
+            assert ans.body.result == 0
+        tel = [m for m in b.messages if m[0].endswith(".telemetry")]
+        assert len(tel[0][1]["ts"]) == 30  # type: ignore[arg-type]
+        # a second message that never completes is asked for twice, then dropped
+        lost = _batch_packets(truck, 900, 30, 400)
+        await c.request(lost[0])
+        for _ in range(2):
+            clock.now += 21
+            server.sweep_reassembly()
+            again = jt.decode_message(await c.answer())
+            assert again.body == jt.RetransmissionRequest(original_serial=900, packet_ids=(2, 3, 4))
+        clock.now += 21
+        server.sweep_reassembly()
+        assert server.stats.malformed == 1
+        assert server.stats.retransmission_requests == 3
+        # the session is still fine
+        hb = jt.encode_message(
+            jt.Header(msg_id=jt.MsgId.HEARTBEAT, phone=truck.phone, serial=3), jt.Heartbeat()
+        )
+        ok = jt.decode_message(await c.request(hb))
+        assert isinstance(ok.body, jt.GeneralResponse)
+        assert ok.body.result == 0
+        await c.close()
+    finally:
+        await server.close()
+
+
+async def test_jt808_bad_packet_index_is_a_message_error(
+    jt_server: tuple[Jt808Server, Directory, Bus],
+) -> None:
+    server, _, _bus = jt_server
+    truck = Jt808Truck(1)
+    c = await _authenticated(server, truck)
+    header = jt.Header(msg_id=jt.MsgId.LOCATION, phone=truck.phone, serial=8, packet=(2, 5))
+    ans = jt.decode_message(await c.request(jt.encode_message(header, b"\x00" * 10)))
+    assert isinstance(ans.body, jt.GeneralResponse)
+    assert (ans.body.result, ans.body.reply_serial) == (2, 8)
+    assert server.stats.malformed == 1
+    await c.close()
+
+
+async def test_endpoint_refuses_connections_beyond_max_sessions(
+    jt_server: tuple[Jt808Server, Directory, Bus],
+) -> None:
+    server, _, _ = jt_server
+    server.max_sessions = 1
+    first = await _authenticated(server, Jt808Truck(1))
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    async with asyncio.timeout(5):
+        assert await r.read(100) == b""  # closed at once
+    w.close()
+    await w.wait_closed()
+    assert server.stats.refused_full == 1
+    # the open session is unaffected
+    hb_header = jt.Header(msg_id=jt.MsgId.HEARTBEAT, phone=Jt808Truck(1).phone, serial=4)
+    ok = jt.decode_message(await first.request(jt.encode_message(hb_header, jt.Heartbeat())))
+    assert isinstance(ok.body, jt.GeneralResponse)
+    assert ok.body.result == 0
+    await first.close()
+
+
+class FlakyBus(Bus):
+    """Refuses the next ``fail`` publishes like a bus that did not acknowledge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = 0
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        msg_id: str | None = None,
+    ) -> int:
+        if self.fail:
+            self.fail -= 1
+            raise TransientError("no ack from the bus")
+        return await super().publish(subject, payload, headers, msg_id)
+
+
+async def test_session_events_not_queued_are_not_acknowledged_to_the_terminal() -> None:
+    truck, nev = Jt808Truck(1), NevBus(1)
+    directory = Directory({truck.phone, nev.vin})
+    bus = FlakyBus()
+    jts = Jt808Server(directory, bus, secret=SECRET, port=0, idle_timeout_s=5)
+    gbs = Gbt32960Server(directory, bus, port=0, idle_timeout_s=5)
+    await jts.start()
+    await gbs.start()
+    try:
+        c = await connect(jts.port, "jt")
+        bus.fail = 1  # the "registered" event: no answer, the terminal registers again
+        await c.send(truck.registration_frame())
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await c.answer()
+        reg = jt.decode_message(await c.request(truck.registration_frame()))
+        assert isinstance(reg.body, jt.RegistrationResponse)
+        assert reg.body.result == 0
+        bus.fail = 1  # the "authenticated" event: a failure answer, then a retry succeeds
+        code = reg.body.auth_code or ""
+        failed = jt.decode_message(await c.request(truck.auth_frame(code)))
+        assert isinstance(failed.body, jt.GeneralResponse)
+        assert failed.body.result == 1
+        early = jt.decode_message(await c.request(truck.location_frame(1)))
+        assert isinstance(early.body, jt.GeneralResponse)
+        assert early.body.result == 1  # not authenticated
+        ok = jt.decode_message(await c.request(truck.auth_frame(code)))
+        assert isinstance(ok.body, jt.GeneralResponse)
+        assert ok.body.result == 0
+        await c.close()
+
+        g = await connect(gbs.port, "gb")
+        assert gb.parse_frame(await g.request(nev.login_frame(1))).response == (
+            gb.ResponseFlag.SUCCESS
+        )
+        logout = gb.encode_message(
+            gb.Command.VEHICLE_LOGOUT,
+            gb.VehicleLogout(time=datetime.now(UTC), serial=7),
+            vin=nev.vin,
+        )
+        bus.fail = 1
+        assert gb.parse_frame(await g.request(logout)).response == gb.ResponseFlag.ERROR
+        assert gb.parse_frame(await g.request(logout)).response == gb.ResponseFlag.SUCCESS
+        await g.close()
+    finally:
+        await jts.close()
+        await gbs.close()
+    codes = [
+        e["code"]
+        for subject, body, _ in bus.messages
+        if subject.endswith(".events")
+        for e in body["events"]  # type: ignore[attr-defined]
+    ]
+    assert codes == ["registered", "authenticated", "login", "logout"]
+    assert jts.stats.publish_errors == 2
+    assert gbs.stats.publish_errors == 1

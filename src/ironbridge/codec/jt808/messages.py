@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from ironbridge.codec.binary import CodecError
-from ironbridge.codec.jt808.frame import Header, Version, build_frame, parse_frame
+from ironbridge.codec.jt808.frame import Frame, Header, Version, build_frame, parse_frame
 from ironbridge.codec.jt808.location import LocationReport, decode_location, encode_location
+from ironbridge.codec.jt808.subpackage import (
+    RetransmissionRequest,
+    decode_retransmission,
+    encode_retransmission,
+)
 
 __all__ = [
     "Authentication",
@@ -21,6 +26,7 @@ __all__ = [
     "Registration",
     "RegistrationResponse",
     "decode_body",
+    "decode_frame",
     "decode_message",
     "encode_body",
     "encode_message",
@@ -37,11 +43,13 @@ class MsgId(IntEnum):
 
     TERMINAL_RESPONSE = 0x0001
     HEARTBEAT = 0x0002
+    TERMINAL_RETRANSMISSION_REQUEST = 0x0005
     REGISTRATION = 0x0100
     AUTHENTICATION = 0x0102
     LOCATION = 0x0200
     BATCH_LOCATION = 0x0704
     PLATFORM_RESPONSE = 0x8001
+    RETRANSMISSION_REQUEST = 0x8003
     REGISTRATION_RESPONSE = 0x8100
 
 
@@ -110,6 +118,7 @@ Body = (
     | Authentication
     | LocationReport
     | BatchLocation
+    | RetransmissionRequest
     | bytes
 )
 
@@ -247,6 +256,8 @@ def decode_body(msg_id: int, body: bytes, version: Version, *, base_offset: int 
         return _authentication(body, version, base)
     if msg_id == MsgId.BATCH_LOCATION:
         return _batch(body, base)
+    if msg_id in (MsgId.RETRANSMISSION_REQUEST, MsgId.TERMINAL_RETRANSMISSION_REQUEST):
+        return decode_retransmission(body, version, base_offset=base)
     return body
 
 
@@ -256,7 +267,17 @@ def decode_message(raw: bytes | bytearray | memoryview, *, strict_version: bool 
     Raises:
         CodecError: malformed frame or body, with offset (in the unescaped frame) and reason.
     """
-    frame = parse_frame(raw, strict_version=strict_version)
+    return decode_frame(parse_frame(raw, strict_version=strict_version))
+
+
+def decode_frame(frame: Frame) -> Message:
+    """Decode the body of a parsed frame, or of a message reassembled from its packets.
+
+    A single packet of a subpackaged message and an RSA-encrypted body stay bytes.
+
+    Raises:
+        CodecError: malformed body, with offset (in the unescaped frame) and reason.
+    """
     h = frame.header
     if h.packet is not None or h.encryption:
         return Message(header=h, body=frame.body)
@@ -272,6 +293,8 @@ def encode_body(body: Body, version: Version = Version.V2013) -> bytes:
         return encode_location(body)
     if isinstance(body, Heartbeat):
         return b""
+    if isinstance(body, RetransmissionRequest):
+        return encode_retransmission(body, version)
     try:
         if isinstance(body, GeneralResponse):
             return _RESP.pack(body.reply_serial, body.reply_id, body.result)

@@ -71,6 +71,10 @@ class EdgeNodeSession:
         self.seq = next_seq(self.seq)
         return self.seq
 
+    def advance(self) -> int:
+        """Take the next sequence number (for a payload encoded elsewhere, e.g. columnar)."""
+        return self._next()
+
     def _alias(self, device: str | None, name: str, datatype: int) -> int:
         key = (device, name)
         if key not in self.aliases:
