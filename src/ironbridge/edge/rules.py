@@ -26,6 +26,11 @@ class LocalRules:
     rules: Sequence[RuleConfig]
     _active: dict[str, bool] = field(default_factory=dict)
 
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The series any rule looks at (the others need no evaluation)."""
+        return frozenset(rule.metric for rule in self.rules)
+
     def evaluate(self, series: str, ts_ms: int, value: float | None) -> list[EventRecord]:
         """Return the alarm/clear events that ``value`` causes (usually none)."""
         out: list[EventRecord] = []

@@ -18,19 +18,26 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ironbridge.codec.sparkplug import (
     REBIRTH,
     DataType,
     EdgeNodeSession,
     MessageType,
+    MetricValue,
     Topic,
     decode_payload,
     encode_payload,
 )
+from ironbridge.codec.sparkplug.columnar import encode_double_columns
+from ironbridge.codec.sparkplug.control import parse_config_command, status_metrics
 from ironbridge.edge.buffer import Batch, BatchKind
 from ironbridge.edge.config import UplinkConfig
 
@@ -62,6 +69,10 @@ class SparkplugUplink:
         self._connected = threading.Event()
         self._rebirth = threading.Event()
         self.connects = 0
+        #: the agent's status (``Edge Status/`` metrics in NBIRTH and status NDATA)
+        self.status: Callable[[], dict[str, object]] = dict
+        #: configuration commands received: (version, JSON document)
+        self.commands: queue.Queue[tuple[int, str]] = queue.Queue()
 
     @property
     def connected(self) -> bool:
@@ -107,6 +118,9 @@ class SparkplugUplink:
                 return
             if any(m.name == REBIRTH and m.value is True for m in payload.metrics):
                 self._rebirth.set()
+            command = parse_config_command(payload)
+            if command is not None:
+                self.commands.put(command)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -130,9 +144,14 @@ class SparkplugUplink:
         return self.session.bd_seq
 
     def _publish(self, topic: str, payload: bytes) -> None:
+        self._wait(self._start(topic, payload))
+
+    def _start(self, topic: str, payload: bytes) -> Any:
         if self._client is None or not self._connected.is_set():
             raise UplinkDown("not connected")
-        info = self._client.publish(topic, payload, qos=1)
+        return self._client.publish(topic, payload, qos=1)
+
+    def _wait(self, info: Any) -> None:
         try:
             info.wait_for_publish(self.cfg.ack_timeout_s)
         except (RuntimeError, ValueError) as exc:
@@ -143,7 +162,10 @@ class SparkplugUplink:
     def _birth(self) -> None:
         self.session.aliases.clear()
         now = int(time.time() * 1000)
-        metrics = [(name, int(DataType.DOUBLE), None) for name in self.known]
+        metrics: list[tuple[str, int, MetricValue]] = [
+            (name, int(DataType.DOUBLE), None) for name in self.known
+        ]
+        metrics.extend(status_metrics(self.status()))
         self._publish(
             self._topic(MessageType.NBIRTH), encode_payload(self.session.nbirth(metrics, now))
         )
@@ -155,22 +177,73 @@ class SparkplugUplink:
         Raises:
             UplinkDown: not connected or not acknowledged (the batch stays pending).
         """
+        prepared = self._prepare(batch)
+        if prepared is not None:
+            self._publish(*prepared)
+
+    def send_many(self, batches: list[Batch]) -> int:
+        """Publish batches back to back, then wait for their acknowledgements in order.
+
+        Returns how many, from the first, the broker acknowledged (the rest stay
+        pending and are sent again, in order, after a reconnect).
+        """
+        infos: list[Any] = []
+        try:
+            for batch in batches:
+                prepared = self._prepare(batch)
+                infos.append(None if prepared is None else self._start(*prepared))
+        except UplinkDown as exc:
+            _LOGGER.info("publish failed: %s", exc)
+        for done, info in enumerate(infos):
+            if info is None:
+                continue
+            try:
+                self._wait(info)
+            except UplinkDown as exc:
+                _LOGGER.info("batch %d not acknowledged: %s", batches[done].id, exc)
+                return done
+        return len(infos)
+
+    def _prepare(self, batch: Batch) -> tuple[str, bytes] | None:
+        """The topic and payload of a batch (None: nothing to send)."""
         if self._rebirth.is_set():
             self._birth()
         if batch.kind is BatchKind.EVENTS:
             docs = [json.loads(e.body) for e in batch.events]
-            self._publish(f"ib/v1/{self.session.node}/events", json.dumps(docs).encode())
-            return
-        new = [s for s in dict.fromkeys(batch.series) if (None, s) not in self.session.aliases]
+            return f"ib/v1/{self.session.node}/events", json.dumps(docs).encode()
+        if not len(batch.ts):
+            return None  # every point of it was already delivered as a current value
+        aliases = self.session.aliases
+        new = [n for n in batch.names.values() if (None, n) not in aliases]
         if new:
             self.known.extend(new)
             self._birth()
-        payload = self.session.data(
-            None,
-            zip(batch.series, batch.ts, batch.values, strict=True),
+        sids = np.array(sorted(batch.names), dtype=np.int64)
+        alias_of = np.array([aliases[(None, batch.names[int(k)])][0] for k in sids])
+        payload = encode_double_columns(
+            alias_of[np.searchsorted(sids, batch.sids)],
+            batch.ts,
+            batch.values,
+            seq=self.session.advance(),
+            timestamp=int(batch.ts.max()),
             historical=batch.kind is BatchKind.HISTORY,
         )
-        self._publish(self._topic(MessageType.NDATA), encode_payload(payload))
+        return self._topic(MessageType.NDATA), payload
+
+    def send_status(self) -> None:
+        """Publish the agent's status as an NDATA of ``Edge Status/`` metrics.
+
+        Raises:
+            UplinkDown: not connected or not acknowledged.
+        """
+        if self._rebirth.is_set():
+            self._birth()  # the birth carries the status
+            return
+        now = int(time.time() * 1000)
+        values = [(name, now, value) for name, _, value in status_metrics(self.status())]
+        self._publish(
+            self._topic(MessageType.NDATA), encode_payload(self.session.data(None, values))
+        )
 
     def close(self) -> None:
         """Publish NDEATH and disconnect (a clean DISCONNECT makes the broker drop the Will)."""

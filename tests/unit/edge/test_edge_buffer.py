@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ironbridge.edge.buffer import BatchKind, EdgeBuffer, EventRecord, Priority
 
 
@@ -15,11 +17,14 @@ def test_drain_order_and_ack(tmp_path: Path) -> None:
     buf = EdgeBuffer(tmp_path / "b.db")
     buf.add_points(["a", "a", "a", "b"], [3, 1, 2, 5], [3.0, 1.0, 2.0, 5.0])
     buf.add_event(EventRecord(ts=9, kind="alarm", body=b"hot"))
+    buf.mark_connected()  # the link returns: what is buffered is history
     first = buf.next_batch()
     assert first is not None
     assert first.kind is BatchKind.EVENTS
     assert [e.body for e in first.events] == [b"hot"]
-    assert buf.next_batch() == first  # unacknowledged: offered again, same id
+    again = buf.next_batch()  # unacknowledged: offered again, same id
+    assert again is not None
+    assert (again.msg_id, again.events) == (first.msg_id, first.events)
     buf.ack(first)
     current = buf.next_batch()
     assert current is not None
@@ -30,17 +35,25 @@ def test_drain_order_and_ack(tmp_path: Path) -> None:
     hist = buf.next_batch(limit=1)
     assert hist is not None
     assert hist.kind is BatchKind.HISTORY
-    assert list(hist.ts) == [1]
+    # a whole block, in time order, without the points already sent as current values
+    assert list(zip(hist.series, hist.ts.tolist(), strict=True)) == [("a", 1), ("a", 2)]
     buf.ack(hist)
-    buf.add_points(["a"], [10], [10.0])  # live point: a new current value
-    live = buf.next_batch()
+    buf.add_points(["a"], [10], [10.0])  # history still waiting...
+    buf.add_points(["a"], [20], [20.0])  # ... while live data goes first
+    buf.mark_connected()
+    buf.add_points(["a"], [30], [30.0])
+    current = buf.next_batch()
+    assert current is not None
+    assert (current.kind, current.ts.tolist()) == (BatchKind.CURRENT, [30])
+    buf.ack(current)
+    live = buf.next_batch(history=False)  # its block holds only the point already sent
     assert live is not None
-    assert (live.kind, live.ts) == (BatchKind.CURRENT, (10,))
+    assert (live.kind, len(live)) == (BatchKind.LIVE, 0)
     buf.ack(live)
-    last = buf.next_batch()
-    assert last is not None
-    assert (last.kind, last.ts) == (BatchKind.HISTORY, (2,))
-    buf.ack(last)
+    hist = buf.next_batch()
+    assert hist is not None
+    assert (hist.kind, hist.ts.tolist()) == (BatchKind.HISTORY, [10, 20])
+    buf.ack(hist)
     assert buf.next_batch() is None
     stats = buf.stats()
     assert (stats.points, stats.events, stats.pending_batches) == (0, 0, 0)
@@ -56,12 +69,13 @@ def test_unacked_batch_survives_reopen_with_same_msg_id(tmp_path: Path) -> None:
     buf.close()  # "crash" before the ack
     again = EdgeBuffer(path)
     resent = again.next_batch()
-    assert resent == sent
+    assert resent is not None
+    assert (resent.msg_id, resent.kind, resent.ts.tolist()) == (sent.msg_id, sent.kind, [4])
     assert resent.msg_id.startswith(again.uuid)
-    delivered: dict[str, tuple[int, ...]] = {}
+    delivered: dict[str, list[int]] = {}
     batch = resent
     while batch is not None:
-        delivered.setdefault(batch.msg_id, batch.ts)  # the platform dedups on msg_id
+        delivered.setdefault(batch.msg_id, batch.ts.tolist())  # the platform dedups on msg_id
         again.ack(batch)
         batch = again.next_batch()
     assert sorted(t for ts in delivered.values() for t in ts) == [0, 1, 2, 3, 4]
@@ -108,12 +122,15 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
 
 
 def test_tiny_budget_drops_high_rate_history_never_events(tmp_path: Path) -> None:
-    buf = EdgeBuffer(tmp_path / "t.db", budget_bytes=160 * 1024)
+    rng = np.random.default_rng(1)  # random values: blocks do not compress away
+    buf = EdgeBuffer(tmp_path / "t.db", budget_bytes=96 * 1024)
     dropped = 0
     for i in range(40):
         ts = list(range(i * 200, (i + 1) * 200))
-        dropped += buf.add_points(["fast"] * 200, ts, [0.5] * 200)
-        dropped += buf.add_points(["chatty"] * 50, ts[:50], [0.1] * 50, priority=Priority.LOW)
+        dropped += buf.add_points(["fast"] * 200, ts, rng.normal(size=200))
+        dropped += buf.add_points(
+            ["chatty"] * 50, ts[:50], rng.normal(size=50), priority=Priority.LOW
+        )
         dropped += buf.add_points(["slow"], [i], [float(i)])
         buf.add_event(EventRecord(ts=i, kind="alarm", body=b"a" * 20))
     stats = buf.stats()
@@ -124,7 +141,7 @@ def test_tiny_budget_drops_high_rate_history_never_events(tmp_path: Path) -> Non
     drained: dict[str, list[int]] = {}
     batch = buf.next_batch()
     while batch is not None:
-        for s, t in zip(batch.series, batch.ts, strict=True):
+        for s, t in zip(batch.series, batch.ts.tolist(), strict=True):
             drained.setdefault(s, []).append(t)
         buf.ack(batch)
         batch = buf.next_batch()
@@ -133,4 +150,50 @@ def test_tiny_budget_drops_high_rate_history_never_events(tmp_path: Path) -> Non
     assert max(drained["chatty"]) == 39 * 200 + 49
     assert len(drained["chatty"]) < 40 * 50 / 2  # low priority went first
     assert len(drained["fast"]) < 40 * 200
+    assert sum(len(v) for v in drained.values()) + dropped == 40 * 251
     buf.close()
+
+
+def test_columnar_block_round_trip_keeps_nulls_and_order(tmp_path: Path) -> None:
+    buf = EdgeBuffer(tmp_path / "c.db")
+    buf.add_points(["x", "y", "x"], [5, 4, 3], [1.5, None, 2.5])
+    cur = buf.next_batch()
+    assert cur is not None
+    assert sorted(zip(cur.series, cur.ts.tolist(), strict=True)) == [("x", 5), ("y", 4)]
+    assert np.isnan(cur.values[list(cur.series).index("y")])
+    buf.ack(cur)
+    hist = buf.next_batch()
+    assert hist is not None
+    assert list(zip(hist.series, hist.ts.tolist(), hist.values.tolist(), strict=True)) == [
+        ("x", 3, 2.5)
+    ]
+    buf.close()
+
+
+def test_a_point_in_flight_is_not_sent_again_as_a_current_value(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    buf = EdgeBuffer(path)
+    buf.add_points(["a", "b"], [1, 1], [1.0, 1.0])
+    first = buf.next_batch()  # current values a@1, b@1
+    assert first is not None
+    buf.ack(first)
+    buf.add_points(["a"], [2], [2.0])
+    live = buf.next_batch()  # live block a@2, sent but not acknowledged: link lost
+    assert live is not None
+    assert live.ts.tolist() == [2]
+    buf.mark_connected()
+    again = buf.next_batch()  # the unacknowledged batch first
+    assert again is not None
+    assert again.msg_id == live.msg_id
+    buf.ack(again)
+    assert buf.next_batch() is None  # no current value a@2 a second time
+    buf.add_points(["a"], [3], [3.0])
+    buf.close()
+    reopened = EdgeBuffer(path)  # after a restart too
+    current = reopened.next_batch()
+    assert current is not None
+    assert (current.kind, current.ts.tolist()) == (BatchKind.CURRENT, [3])
+    rest = reopened.next_batch(in_flight=[current.id])  # its block, without that point
+    assert rest is not None
+    assert len(rest) == 0
+    reopened.close()
