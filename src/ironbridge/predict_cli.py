@@ -6,8 +6,11 @@ process while it runs), as any user with the operator role.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,14 +28,16 @@ Password = Annotated[str, typer.Option(envvar="IRONBRIDGE_PASSWORD", prompt=True
 AssetType = Annotated[str, typer.Option("--asset-type", help="Asset type name.")]
 
 
-def _client(api: str, username: str, password: str) -> httpx.Client:
-    client = httpx.Client(base_url=api, timeout=60.0)
-    r = client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    if r.status_code != 200:
-        console.print(f"[red]login to {api} failed:[/] {r.status_code} {r.text}")
-        raise typer.Exit(1)
-    client.headers["Authorization"] = f"Bearer {r.json()['token']}"
-    return client
+@contextlib.contextmanager
+def _client(api: str, username: str, password: str) -> Iterator[httpx.Client]:
+    # Opened once, then logged in: httpx refuses to enter a client that already sent.
+    with httpx.Client(base_url=api, timeout=60.0) as client:
+        r = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        if r.status_code != 200:
+            console.print(f"[red]login to {api} failed:[/] {r.status_code} {r.text}")
+            raise typer.Exit(1)
+        client.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        yield client
 
 
 def _ok(r: httpx.Response) -> Any:
@@ -47,6 +52,41 @@ def _ok(r: httpx.Response) -> Any:
     return r.json()
 
 
+def parse_running(text: str) -> list[dict[str, Any]]:
+    """Parse ``--running``: ``measurement:threshold`` conditions, comma-separated.
+
+    Returns the API body's ``running`` (a list of ``{"measurement", "above"}``).
+
+    Raises:
+        typer.BadParameter: a condition without ``:``, a name missing or a threshold
+            that is not a finite number.
+    """
+    out: list[dict[str, Any]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.rpartition(":")
+        name = name.strip()
+        if not sep or not name:
+            raise typer.BadParameter(f"{part!r}: expected measurement:threshold")
+        try:
+            above = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{part!r}: the threshold is not a number") from None
+        if not math.isfinite(above):
+            raise typer.BadParameter(f"{part!r}: the threshold must be finite")
+        out.append({"measurement": name, "above": above})
+    return out
+
+
+def _left_out(version: dict[str, Any]) -> str:
+    """The assets left out of the anomaly training, as shown next to the asset count."""
+    excluded = (version.get("anomaly_trim") or {}).get("excluded") or []
+    if not excluded:
+        return ""
+    return f" ({len(excluded)} left out: {', '.join(e['asset'] for e in excluded)})"
+
+
 def _versions_table(asset_type: str, active: int | None, versions: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{asset_type} models (deployed: {active or '-'})")
     for col in ("version", "created", "assets", "rows", "failures", "RUL", "metrics"):
@@ -57,7 +97,7 @@ def _versions_table(asset_type: str, active: int | None, versions: list[dict[str
         table.add_row(
             f"{'* ' if v['version'] == active else ''}v{v['version']}",
             v["created_at"][:19],
-            str(int(m.get("assets", 0))),
+            str(int(m.get("assets", 0))) + _left_out(v),
             str(int(m.get("rows", 0))),
             str(int(m.get("failures", 0))),
             "yes" if v["has_rul"] else "no",
@@ -83,8 +123,17 @@ def train(
     ] = None,
     rounds: Annotated[int, typer.Option(help="Boosting rounds per RUL booster.")] = 300,
     deploy: Annotated[bool, typer.Option(help="Deploy the new version when trained.")] = False,
+    running: Annotated[
+        str,
+        typer.Option(
+            help="Learn from and score only buckets where every condition holds: "
+            "measurement:threshold (mean above it), comma-separated, e.g. "
+            "engine_speed:700,coolant_temp:80.",
+        ),
+    ] = "",
 ) -> None:
     """Train a new version from the stored history and show its validation metrics."""
+    gate = parse_running(running)
     body: dict[str, Any] = {
         "asset_type": asset_type,
         "measurements": [m.strip() for m in measurements.split(",") if m.strip()],
@@ -96,6 +145,7 @@ def train(
         "rounds": rounds,
         "deploy": deploy,
         "failures": json.loads(failures.read_text()) if failures else {},
+        "running": gate,
     }
     with _client(api, username, password) as client:
         job = _ok(client.post("/api/v1/predict/train", json=body))

@@ -2,7 +2,7 @@
 
 from ironbridge.predict._lazy import MissingExtra
 from ironbridge.predict.anomaly import PcaDetector, isolation_forest_scores
-from ironbridge.predict.bundle import BundleConfig, PdmBundle
+from ironbridge.predict.bundle import BundleConfig, PdmBundle, RunCondition
 from ironbridge.predict.features import (
     ConditionNormaliser,
     FeatureSpec,
@@ -50,6 +50,7 @@ __all__ = [
     "PredictService",
     "RulModel",
     "RulPipeline",
+    "RunCondition",
     "Scores",
     "TrainJob",
     "TrainRequest",

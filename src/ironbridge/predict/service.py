@@ -4,10 +4,11 @@ Training reads bucket means of an asset type's assets from the telemetry store, 
 :class:`~ironbridge.predict.bundle.PdmBundle` and registers it as a version under
 ``<data_dir>/models/<asset_type>/pdm/v<N>``. The scorer loads the deployed version of
 each asset type and, on a schedule, scores the assets that sent new data since the last
-pass. Predictions are published as ordinary telemetry of the asset, through a device
-bound to it, on ``ib.v1.<device>.telemetry`` with the header ``Ib-Origin: predict``: the
-ingest worker validates and stores them like any reading (it stays the single writer of
-the store) and republishes them on ``ib.norm.points``, where rules see them.
+pass. Predictions are published as ordinary telemetry of the asset on the platform's own
+source of that asset, ``ib.v1._asset-<asset>.telemetry`` (bound device or not), with the
+header ``Ib-Origin: predict``: the ingest worker validates and stores them like any reading
+(it stays the single writer of the store) and republishes them on ``ib.norm.points``,
+where rules see them.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 import orjson
 
+from ironbridge.ingest import asset_source
 from ironbridge.model import (
     AssetType,
     DType,
@@ -37,7 +38,7 @@ from ironbridge.model import (
     SeriesRef,
     now_us,
 )
-from ironbridge.predict.bundle import BundleConfig, PdmBundle
+from ironbridge.predict.bundle import BundleConfig, PdmBundle, RunCondition
 from ironbridge.predict.frames import load_frames
 from ironbridge.predict.registry import ModelMeta, ModelRegistry
 from ironbridge.store import Registry, TelemetryStore
@@ -60,6 +61,14 @@ KIND = "pdm"
 PREDICTION_MEASUREMENTS = ("health_index", "anomaly_score", "rul", "rul_lo", "rul_hi")
 _US_PER_DAY = 86_400_000_000
 _PAGE = 10_000
+#: Buckets of recent history (the span before the newest reading) that a version scores for
+#: an asset it has not scored yet, so its chart has a past right after a deploy (and
+#: after a restart).
+BACKFILL_ROWS = 240
+#: Publishes in flight at once (each waits for its JetStream ack).
+_PUBLISH_CONCURRENCY = 64
+#: Conditions of a running gate, at most (a machine runs, warm, loaded...: a few suffice).
+_MAX_RUN_CONDITIONS = 8
 #: The system caller of the registry (``who=None``: sees every tenant).
 _SYSTEM = cast(Principal, None)
 
@@ -97,6 +106,10 @@ class TrainRequest:
         failure_event_kind: event kind that marks a failure.
         rounds: boosting rounds per RUL booster.
         deploy: deploy the new version as soon as it is registered.
+        running: ``(measurement, threshold)`` conditions, all of which must hold; when
+            set, only buckets where each measurement is above its threshold (the machine
+            runs, warm) are learned from and scored, and a machine outside the gate keeps
+            its last prediction (:attr:`BundleConfig.running`).
     """
 
     asset_type: str
@@ -110,6 +123,7 @@ class TrainRequest:
     failure_event_kind: str = "failure"
     rounds: int = 300
     deploy: bool = False
+    running: Sequence[tuple[str, float]] = ()
 
 
 class JobState(StrEnum):
@@ -142,12 +156,54 @@ def _numeric(t: AssetType) -> list[str]:
     return [m.name for m in t.measurements if m.dtype in (DType.FLOAT, DType.INT)]
 
 
+def _running(
+    conditions: Sequence[tuple[str, float]], columns: Sequence[str]
+) -> tuple[RunCondition, ...]:
+    """Check the running gate of a request against the model's measurements.
+
+    Errors name the condition as the API body does (``running.<i>.measurement``).
+    """
+    if len(conditions) > _MAX_RUN_CONDITIONS:
+        raise InvalidInput("running", f"at most {_MAX_RUN_CONDITIONS} conditions")
+    out: list[RunCondition] = []
+    for i, (name, above) in enumerate(conditions):
+        if name not in columns:
+            raise InvalidInput(
+                f"running.{i}.measurement", f"{name!r} is not one of the model's measurements"
+            )
+        if any(c.measurement == name for c in out):
+            raise InvalidInput(f"running.{i}.measurement", f"{name!r} is already a condition")
+        if not np.isfinite(above):
+            raise InvalidInput(f"running.{i}.above", "the threshold must be a finite number")
+        out.append(RunCondition(name, float(above)))
+    return tuple(out)
+
+
 def _clip(value: float, lo: float | None, hi: float | None) -> float:
     if lo is not None:
         value = max(value, lo)
     if hi is not None:
         value = min(value, hi)
     return value
+
+
+def latest_predictions(payloads: Mapping[str, bytes]) -> dict[str, dict[str, float]]:
+    """Each asset's newest predicted value per output, from the scorer's messages.
+
+    A message is ``{"asset", "ts": [...], "values": {output: [value or null, ...]}}``
+    (one per asset, bucket after bucket); outputs without a value are left out.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for body in payloads.values():
+        doc = orjson.loads(body)
+        latest: dict[str, float] = {}
+        for name, column in doc["values"].items():
+            column = column if isinstance(column, list) else [column]
+            found = next((v for v in reversed(column) if v is not None), None)
+            if found is not None:
+                latest[name] = float(found)
+        out.setdefault(doc["asset"], {}).update(latest)
+    return out
 
 
 class PredictService:
@@ -161,12 +217,14 @@ class PredictService:
         publisher: PredictionPublisher,
         models_dir: str | Path,
         interval_s: float = 60.0,
+        backfill_rows: int = BACKFILL_ROWS,
     ) -> None:
         self._registry = registry
         self._store = store
         self._publisher = publisher
         self.models = ModelRegistry(models_dir)
         self.interval_s = interval_s
+        self.backfill_rows = backfill_rows
         self._jobs: dict[str, TrainJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._bundles: dict[tuple[str, int], PdmBundle] = {}
@@ -174,6 +232,11 @@ class PredictService:
         self._scored: dict[tuple[str, int], dict[str, int]] = {}
         self._wake = asyncio.Event()
         self._score_lock = asyncio.Lock()
+        #: called after each scoring pass of a type with (asset type, model version,
+        #: asset -> predicted values): the composition root opens work orders from it
+        self.score_hooks: list[
+            Callable[[str, int, Mapping[str, Mapping[str, float]]], Awaitable[None]]
+        ] = []
 
     # -- access -----------------------------------------------------------------------
     def _manageable(self, who: Principal, name: str) -> AssetType:
@@ -240,12 +303,14 @@ class PredictService:
             raise InvalidInput("rul_cap_h", "must be positive")
         if not 1 <= request.rounds <= 5000:
             raise InvalidInput("rounds", "must be within 1..5000")
+        running = _running(request.running, (*request.settings, *sensors))
         return BundleConfig(
             asset_type=t.name,
             sensors=tuple(sensors),
             settings=tuple(request.settings),
             bucket_s=int(request.bucket_s),
             rul_cap_h=float(request.rul_cap_h),
+            running=running,
         )
 
     async def _run_job(
@@ -323,7 +388,11 @@ class PredictService:
                 "assets": len(frames.asset_ids),
             },
             metrics=metrics,
-            extra={"config": config.to_json(), "has_rul": bundle.rul is not None},
+            extra={
+                "config": config.to_json(),
+                "has_rul": bundle.rul is not None,
+                "anomaly_trim": bundle.trim.to_json(),
+            },
         )
 
     def job(self, who: Principal, job_id: str) -> TrainJob:
@@ -383,45 +452,48 @@ class PredictService:
     async def score_once(self, asset_type: str | None = None) -> dict[str, int]:
         """Score every asset with new data (of one type or of every deployed type).
 
-        Returns counts: ``assets`` scored, ``published`` messages, ``no_device`` (assets
-        without a bound device, whose predictions cannot be routed).
+        Each asset gets a prediction for every bucket since its last scored reading (for an
+        asset the deployed version has not scored yet: up to ``backfill_rows`` buckets).
+
+        Returns counts: ``assets`` scored, ``published`` messages (one per asset) and
+        ``points`` (predicted values).
         """
-        totals = {"assets": 0, "published": 0, "no_device": 0}
+        totals = {"assets": 0, "published": 0, "points": 0}
         async with self._score_lock:
             types = [asset_type] if asset_type else self.deployed_types()
             for name in types:
                 active = self.models.active(name, KIND)
                 if active is None:
                     continue
-                payloads, scored, no_device = await asyncio.to_thread(
+                payloads, scored, points = await asyncio.to_thread(
                     self._score_type, name, active.version
                 )
-                for device_id, payload in payloads.items():
-                    await self._publisher.publish(
-                        f"ib.v1.{device_id}.telemetry",
-                        payload,
-                        headers={"Ib-Origin": "predict", "Ib-Model": f"{name}/v{active.version}"},
-                    )
+                headers = {"Ib-Origin": "predict", "Ib-Model": f"{name}/v{active.version}"}
+                await self._publish_all(payloads, headers)
                 self._scored.setdefault((name, active.version), {}).update(scored)
+                if self.score_hooks and payloads:
+                    values = latest_predictions(payloads)
+                    for hook in self.score_hooks:
+                        try:
+                            await hook(name, active.version, values)
+                        except Exception:  # a consumer's bug must not stop scoring
+                            _LOGGER.exception("a prediction hook failed")
                 totals["assets"] += len(scored)
                 totals["published"] += len(payloads)
-                totals["no_device"] += no_device
+                totals["points"] += points
         return totals
 
-    def _devices_of(self, assets: set[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        offset = 0
-        while True:
-            page = self._registry.list_devices(None, limit=_PAGE, offset=offset)
-            for d in page:
-                if d.revoked:
-                    continue
-                for a in d.asset_ids:
-                    if a in assets:
-                        out.setdefault(a, d.id)
-            if len(page) < _PAGE:
-                return out
-            offset += len(page)
+    async def _publish_all(self, payloads: Mapping[str, bytes], headers: Mapping[str, str]) -> None:
+        """Publish one message per asset, up to ``_PUBLISH_CONCURRENCY`` awaiting acks at once."""
+        gate = asyncio.Semaphore(_PUBLISH_CONCURRENCY)
+
+        async def send(asset: str, payload: bytes) -> None:
+            async with gate:
+                await self._publisher.publish(
+                    f"ib.v1.{asset_source(asset)}.telemetry", payload, headers=headers
+                )
+
+        await asyncio.gather(*(send(a, p) for a, p in payloads.items()))
 
     def _score_type(
         self, asset_type: str, version: int
@@ -447,8 +519,11 @@ class PredictService:
         if not todo:
             return {}, {}, 0
         bucket_us = config.bucket_s * 1_000_000
+        # Rows stamped after ``since`` are published: new buckets of a scored asset, the
+        # recent history of an asset this version has not scored yet.
+        since = {a: done.get(a, ts - self.backfill_rows * bucket_us) for a, ts in todo.items()}
         end = max(todo.values()) + 1
-        start = max(min(todo.values()), end - 7 * _US_PER_DAY) - config.lookback * bucket_us
+        start = max(min(since.values()), end - 7 * _US_PER_DAY) - config.lookback * bucket_us
         frames = load_frames(
             self._store,
             [s for s in series if s.asset_id in todo],
@@ -456,13 +531,16 @@ class PredictService:
             start,
             end,
             bucket_us,
-            last_rows=config.lookback,
+            last_rows=config.lookback + self.backfill_rows,
         )
         if not frames.asset_ids:
             return {}, {}, 0
-        scores = bundle.score_last(frames)
-        devices = self._devices_of(set(frames.asset_ids))
-        by_device: dict[str, list[dict[str, Any]]] = {}
+        # A row is stamped at the end of its bucket, the newest row at the newest reading.
+        newest_ms = np.array([todo[a] // 1000 for a in frames.asset_ids], dtype=np.int64)
+        stamp_ms = np.minimum((frames.ts_us + bucket_us) // 1000 - 1, newest_ms[frames.unit])
+        since_ms = np.array([since[a] // 1000 for a in frames.asset_ids], dtype=np.int64)
+        rows = np.flatnonzero(stamp_ms > since_ms[frames.unit])
+        scores = bundle.score_rows(frames, rows)
         columns = {
             "health_index": scores.health,
             "anomaly_score": scores.anomaly,
@@ -470,30 +548,31 @@ class PredictService:
             "rul_lo": scores.rul_lo,
             "rul_hi": scores.rul_hi,
         }
+        unit = frames.unit[rows]
+        bounds = np.searchsorted(unit, np.arange(len(frames.asset_ids) + 1))
+        payloads: dict[str, bytes] = {}
         scored: dict[str, int] = {}
-        no_device = 0
+        points = 0
         for i, asset in enumerate(frames.asset_ids):
-            device = devices.get(asset)
-            if device is None:
-                no_device += 1
-                continue
-            values = {}
-            for m in outputs:
-                v = float(columns[m.name][i])
-                if math.isfinite(v):
-                    values[m.name] = _clip(round(v, 4), m.min, m.max)
-            if values:
-                by_device.setdefault(device, []).append(
-                    {"asset": asset, "ts": todo[asset] // 1000, "values": values}
-                )
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
             scored[asset] = todo[asset]
-        if no_device:
-            _LOGGER.warning(
-                "%d %s assets have no bound device: their predictions are not stored",
-                no_device,
-                asset_type,
-            )
-        return {d: orjson.dumps(rows) for d, rows in by_device.items()}, scored, no_device
+            if lo == hi:
+                continue
+            values: dict[str, list[float | None]] = {}
+            for m in outputs:
+                col = columns[m.name][lo:hi]
+                ok = np.isfinite(col)
+                if not ok.any():
+                    continue
+                values[m.name] = [
+                    _clip(round(float(v), 4), m.min, m.max) if good else None
+                    for v, good in zip(col.tolist(), ok.tolist(), strict=True)
+                ]
+                points += int(ok.sum())
+            if values:
+                body = {"asset": asset, "ts": stamp_ms[rows[lo:hi]].tolist(), "values": values}
+                payloads[asset] = orjson.dumps(body)
+        return payloads, scored, points
 
     async def run(self, stop: asyncio.Event) -> None:
         """Score every ``interval_s`` (and when woken) until ``stop`` is set."""

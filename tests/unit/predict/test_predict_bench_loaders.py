@@ -6,7 +6,15 @@ import pytest
 from ironbridge.model import InvalidInput, NotFound
 from ironbridge.predict.bench.cmapss import load_subset
 from ironbridge.predict.bench.nab import load_nab_series, window_rows
-from ironbridge.predict.bench.skab import load_skab_csv, run_skab
+from ironbridge.predict.bench.skab import (
+    SKAB_EWMA_SPAN,
+    SKAB_SMOOTH_GRID,
+    choose_smoothing,
+    ewma,
+    load_skab_csv,
+    roughness_floor,
+    run_skab,
+)
 
 
 def nasa_line(unit: int, cycle: int, base: float) -> str:
@@ -83,3 +91,43 @@ def test_nab_loader_and_windows(tmp_path: Path):
     assert val.tolist() == [1, 2, 3, 4]
     rows = window_rows(ts, [["2014-01-01 00:05:00.000000", "2014-01-01 00:10:00.000000"]])
     assert rows == [(1, 2)]
+
+
+def test_skab_settings_come_from_training_rows_only(tmp_path: Path):
+    # The floor: 400 rows with lag-1 autocorrelation rho hold 400(1-rho)/(1+rho) effective
+    # samples; 30 of them at rho = 370/430, roughness sqrt(2(1-rho)) = sqrt(120/430).
+    assert roughness_floor(400) == pytest.approx((120 / 430) ** 0.5)
+    assert roughness_floor(30) == float("inf")
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(400, 3))
+    det_floor = roughness_floor(400)
+    assert choose_smoothing(noise, det_floor) in SKAB_SMOOTH_GRID
+    # Spikes in the held-out training rows force the longest window.
+    spiky = noise.copy()
+    spiky[350:352] += 50.0
+    assert choose_smoothing(spiky, det_floor) == SKAB_SMOOTH_GRID[-1]
+    # A random walk (column D) is far smoother than the floor; white noise is at sqrt(2).
+    write_skab(tmp_path / "1.csv", 600, 500, 1)
+    lines = (tmp_path / "1.csv").read_text().splitlines()
+    head = lines[0].replace(";anomaly", ";D;anomaly")
+    body = [
+        ln.replace(";1.0;0.0", f";{w};1.0;0.0").replace(";0.0;0.0", f";{w};0.0;0.0")
+        for ln, w in zip(lines[1:], np.cumsum(rng.normal(size=600)), strict=True)
+    ]
+    (tmp_path / "1.csv").write_text("\n".join([head, *body]) + "\n")
+    res = run_skab(tmp_path)
+    assert res["files"]["1.csv"]["left_out"] == ["D"]  # the wandering column
+
+
+def test_ewma_matches_its_recursion_and_starts_at_the_first_value():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=2000).cumsum()
+    a = 2.0 / (SKAB_EWMA_SPAN + 1.0)
+    want = np.empty_like(x)
+    prev = x[0]
+    for i, v in enumerate(x):
+        prev = (1.0 - a) * prev + a * v
+        want[i] = prev
+    np.testing.assert_allclose(ewma(x, SKAB_EWMA_SPAN), want, rtol=1e-7, atol=1e-6)
+    assert ewma(x, 1).tolist() == x.tolist()
+    assert ewma(np.full(10, 4.0), 40) == pytest.approx(np.full(10, 4.0))

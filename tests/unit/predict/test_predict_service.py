@@ -1,8 +1,9 @@
 """PredictService in process: real SQLite registry and DuckDB store, ingest emulated at the bus.
 
 The publisher below stands in for JetStream + the ingest worker (tested elsewhere): it
-decodes each prediction message and validates it against the device's route with the
-same ``to_points`` ingest uses, then appends it, so an invalid prediction fails here.
+decodes each prediction message and validates it against the route ingest would use for
+its subject (the asset's own platform source, :func:`platform_routes`) with the same
+``to_points``, then appends it, so an invalid prediction fails here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from ironbridge.codec import decode_telemetry
-from ironbridge.ingest import to_points
+from ironbridge.ingest import platform_routes, to_points
 from ironbridge.model import (
     Asset,
     Conflict,
@@ -26,7 +27,12 @@ from ironbridge.model import (
     now_us,
     parse_asset_type,
 )
-from ironbridge.predict.service import JobState, PredictService, TrainRequest
+from ironbridge.predict.service import (
+    PREDICTION_MEASUREMENTS,
+    JobState,
+    PredictService,
+    TrainRequest,
+)
 from ironbridge.store import PointBatch
 from ironbridge.store.duckdb import DuckDBTelemetryStore
 from ironbridge.store.sql import SqlRegistry, ensure_root
@@ -81,6 +87,7 @@ class IngestLikePublisher:
 
     def __init__(self, registry: SqlRegistry, store: DuckDBTelemetryStore) -> None:
         self.registry, self.store, self.subjects = registry, store, []
+        self.route = platform_routes(registry, computed=PREDICTION_MEASUREMENTS)
 
     async def publish(
         self,
@@ -92,7 +99,7 @@ class IngestLikePublisher:
         self.subjects.append(subject)
         assert headers is not None
         assert headers["Ib-Origin"] == "predict"
-        route = self.registry.device_route(subject.split(".")[2])
+        route = self.route(subject.split(".")[2])
         self.store.append(to_points(decode_telemetry(payload), route, now_us(), now_us()))
         return len(self.subjects)
 
@@ -119,13 +126,14 @@ def env(tmp_path: Path) -> Iterator[tuple[PredictService, SqlRegistry, DuckDBTel
         store=store,
         publisher=IngestLikePublisher(registry, store),
         models_dir=tmp_path / "models",
+        backfill_rows=120,  # 10 h of 5-min buckets, less than any asset's history
     )
     yield svc, registry, store, t0
     store.close()
     registry.close()
 
 
-async def _train(svc: PredictService, t0: int, **kw: object) -> int:
+async def _train(svc: PredictService, t0: int, rounds: int = 150, **kw: object) -> int:
     req = TrainRequest(
         asset_type="pump",
         start_us=t0,
@@ -133,7 +141,7 @@ async def _train(svc: PredictService, t0: int, **kw: object) -> int:
         bucket_s=300,
         rul_cap_h=8.0,
         failures={a: [t0 + int(f * H)] for a, f in FAILS.items() if f is not None},
-        rounds=150,
+        rounds=rounds,
         **kw,  # type: ignore[arg-type]
     )
     job = await svc.start_training(ADMIN, req)
@@ -147,7 +155,7 @@ async def _train(svc: PredictService, t0: int, **kw: object) -> int:
 async def test_train_deploy_score_rollback(
     env: tuple[PredictService, SqlRegistry, DuckDBTelemetryStore, int],
 ) -> None:
-    svc, _, _, t0 = env
+    svc, registry, store, t0 = env
     v1 = await _train(svc, t0)
     versions, active = svc.versions(ADMIN, "pump")
     assert [v.version for v in versions] == [v1]
@@ -160,25 +168,45 @@ async def test_train_deploy_score_rollback(
     assert meta.metrics["rul_cv_rmse_h"] < 2.0, meta.metrics
     assert meta.metrics["anomaly_auc_near_failure"] > 0.9, meta.metrics
 
-    assert await svc.score_once() == {"assets": 0, "published": 0, "no_device": 0}
+    assert await svc.score_once() == {"assets": 0, "published": 0, "points": 0}
     svc.deploy(ADMIN, "pump", v1)
     counts = await svc.score_once()
-    assert counts == {"assets": 5, "published": 5, "no_device": 1}
+    assert counts["assets"] == counts["published"] == 6
+    # Every asset is scored, p5 too, though no device is bound to it.
+    assert {s.split(".")[2] for s in svc._publisher.subjects} == {  # type: ignore[attr-defined]
+        f"_asset-{a}" for a in FAILS
+    }
     rows = svc.scores(ADMIN, "pump")
     ids = [r["asset_id"] for r in rows]
-    assert set(ids) == {"p0", "p1", "p2", "p3", "p4"}  # p5 has no device to route through
-    # The four machines stopped at failure are the worst; the healthy one is last.
+    assert set(ids) == set(FAILS)
+    # The four machines stopped at failure are the worst; the healthy ones are last.
     assert set(ids[:4]) == {"p0", "p1", "p2", "p3"}
-    assert ids[-1] == "p4"
+    assert set(ids[4:]) == {"p4", "p5"}
     worst, best = rows[0], rows[-1]
     assert worst["health_index"] < 30 < 80 < best["health_index"]
     assert worst["rul"] < 2.0
     assert best["rul"] == pytest.approx(8.0, abs=1.0)
     assert worst["rul_lo"] <= worst["rul"] <= worst["rul_hi"]
+    # A new version back-fills the recent history, so the console can chart it at once:
+    # one prediction per bucket (5 min), stamped at the bucket's end (its last ms), the
+    # newest one at the newest reading.
+    refs = {r.measurement: r.id for r in registry.series_of(None, ["p3"])}
+    got = store.raw([refs["rul"]], t0, t0 + 30 * H)
+    ts = got.column("ts").cast("int64").to_numpy()
+    newest = t0 + int(16.0 * H) - STEP
+    assert len(ts) == svc.backfill_rows + 1  # 10 h of bucket ends, and the newest reading
+    assert ts[-1] == newest // 1000 * 1000
+    assert np.all(np.diff(ts[:-1]) == STEP)
+    assert ts[-2] == newest - 1000
+    rul = got.column("value").to_numpy()
+    assert rul[0] > 4.0 > 2.0 > rul[-1]  # 10 h before failure, then near it
+    assert counts["points"] == 5 * sum(
+        min(svc.backfill_rows + 1, int((f or 24.0) * H) // STEP) for f in FAILS.values()
+    )
     # Nothing new since: the next pass scores nothing.
     assert (await svc.score_once())["assets"] == 0
 
-    v2 = await _train(svc, t0, deploy=True, measurements=("temp",))
+    v2 = await _train(svc, t0, rounds=20, deploy=True, measurements=("temp",))
     assert v2 == v1 + 1
     assert svc.versions(ADMIN, "pump")[1] == v2
     assert svc.rollback(ADMIN, "pump").version == v1
@@ -218,3 +246,13 @@ async def test_bad_requests_name_the_field(
     with pytest.raises(InvalidInput) as e:
         await svc.start_training(ADMIN, TrainRequest(asset_type="pump", bucket_s=0))
     assert e.value.field == "bucket_s"
+    bad_gates: list[tuple[tuple[tuple[str, float], ...], str, str]] = [
+        ((("speed", 1.0),), "running.0.measurement", "not one of the model's measurements"),
+        ((("temp", 1.0), ("vib", float("nan"))), "running.1.above", "finite"),
+        ((("temp", 1.0), ("temp", 2.0)), "running.1.measurement", "already a condition"),
+        (tuple(("temp", float(i)) for i in range(9)), "running", "at most 8"),
+    ]
+    for gate, field, reason in bad_gates:
+        with pytest.raises(InvalidInput) as e:
+            await svc.start_training(ADMIN, TrainRequest(asset_type="pump", running=gate))
+        assert (e.value.field, reason in e.value.reason) == (field, True), e.value

@@ -18,6 +18,14 @@ from ironbridge.predict.service import PredictService, TrainJob, TrainRequest
 router = APIRouter(prefix="/api/v1/predict", tags=["predict"])
 
 
+class RunConditionIn(BaseModel):
+    """One condition of the running gate: the bucket mean of a measurement is above a value."""
+
+    model_config = ConfigDict(extra="forbid")
+    measurement: str = Field(min_length=1)
+    above: float = Field(allow_inf_nan=False)
+
+
 class TrainCreate(BaseModel):
     """A training request (see :class:`ironbridge.predict.service.TrainRequest`)."""
 
@@ -35,6 +43,12 @@ class TrainCreate(BaseModel):
     failure_event_kind: str = "failure"
     rounds: int = Field(300, ge=1, le=5000)
     deploy: bool = False
+    running: list[RunConditionIn] = Field(
+        default_factory=list,
+        max_length=8,
+        description="learn from and score only buckets where every condition holds "
+        "(e.g. engine_speed above 700 and coolant_temp above 80); empty: every bucket",
+    )
 
 
 class VersionPublic(BaseModel):
@@ -49,6 +63,13 @@ class VersionPublic(BaseModel):
     metrics: dict[str, float]
     has_rul: bool
     config: dict[str, Any]
+    anomaly_trim: dict[str, Any] | None = Field(
+        None,
+        description="assets left out of the anomaly model's training as far off the fleet "
+        "(excluded: asset, screened_on, screen_z, median_score), the ones the screen "
+        "suspected that came back (readmitted), or why none was judged (skipped); "
+        "null for versions trained before trimming",
+    )
 
     @classmethod
     def of(cls, m: ModelMeta) -> VersionPublic:
@@ -63,6 +84,7 @@ class VersionPublic(BaseModel):
             metrics=dict(m.metrics),
             has_rul=bool(m.extra.get("has_rul", False)),
             config=dict(m.extra.get("config", {})),
+            anomaly_trim=m.extra.get("anomaly_trim"),
         )
 
 
@@ -155,6 +177,7 @@ async def train(body: TrainCreate, ctx: Ctx, who: Operator) -> JobPublic:
         failure_event_kind=body.failure_event_kind,
         rounds=body.rounds,
         deploy=body.deploy,
+        running=tuple((c.measurement, c.above) for c in body.running),
     )
     return JobPublic.of(await svc.start_training(who, request))
 

@@ -26,11 +26,12 @@ def format_results(kind: str, results: dict[str, Any]) -> str:
                 f"{r['score_raw']:.1f}",
                 f"{r['interval_coverage_clipped']:.2f}",
                 f"{r['train_seconds']:.1f}",
+                f"{r.get('train_cpu_seconds', float('nan')):.1f}",
             ]
             for name, r in results["subsets"].items()
         ]
         header = ["subset", "RMSE clip", "score clip", "RMSE raw", "score raw", "PI90 cov"]
-        header.append("train s")
+        header.extend(["train s", "train CPU s"])
         return _table(header, rows)
     if kind == "skab":
         r = results
