@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -19,6 +19,11 @@ from ironbridge.model import InvalidInput, check_id, from_datetime
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: Default micro-stop threshold: unplanned stops shorter than this are micro-stops.
 DEFAULT_MICRO_STOP_S = 120.0
+DEFAULT_STATE_EVENT = "station_state"
+DEFAULT_PART_EVENT = "part"
+Source = Literal["measurement", "event"]
+#: Where a station's state or part counts come from.
+SOURCES: tuple[str, ...] = ("measurement", "event")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -84,14 +89,24 @@ class Station:
         id: station id.
         ideal_cycle_s: ideal cycle time per part, seconds (ISO 22400-2 PRI, from MES/ERP).
         micro_stop_s: unplanned stops shorter than this many seconds are micro-stops.
-        state_source: event kind the station's state arrives under.
+        state_from: where the state (and stop reason) comes from: ``measurement``
+            (the ``state`` and ``reason`` measurements, fed by an OPC UA node, a Modbus
+            register or a device) or ``event`` (events of kind ``state_event``).
+        counts_from: where good and scrap parts come from: ``measurement`` (the
+            cumulative ``good_count``/``scrap_count`` counters) or ``event`` (one event
+            of kind ``part_event`` per part or per lot).
+        state_event: event kind carrying state changes (code = state name or number).
+        part_event: event kind carrying parts (code ``good`` or ``scrap``).
         name: display name.
     """
 
     id: str
     ideal_cycle_s: float
     micro_stop_s: float = DEFAULT_MICRO_STOP_S
-    state_source: str = "state"
+    state_from: Source = "measurement"
+    counts_from: Source = "measurement"
+    state_event: str = DEFAULT_STATE_EVENT
+    part_event: str = DEFAULT_PART_EVENT
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -100,6 +115,13 @@ class Station:
             raise InvalidInput("ideal_cycle_s", "must be a positive number of seconds")
         if not (math.isfinite(self.micro_stop_s) and self.micro_stop_s >= 0):
             raise InvalidInput("micro_stop_s", "must be >= 0 seconds")
+        for key in ("state_from", "counts_from"):
+            if getattr(self, key) not in SOURCES:
+                raise InvalidInput(key, f"must be one of {', '.join(SOURCES)}")
+        for key in ("state_event", "part_event"):
+            kind = getattr(self, key)
+            if not isinstance(kind, str) or not 0 < len(kind) <= 128:
+                raise InvalidInput(key, "must be an event kind (1-128 characters)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,8 +485,12 @@ def parse_calendar(data: object, field: str = "calendar") -> ShiftCalendar:
         raise InvalidInput(f"{field}.{exc.field}", exc.reason) from None
 
 
+_SOURCE_KEYS = ("state_from", "counts_from", "state_event", "part_event")
+
+
 def _parse_station(data: object, field: str) -> Station:
-    d = _check_keys(data, {"id", "name", "ideal_cycle_s", "micro_stop_s", "state_source"}, field)
+    keys = {"id", "name", "ideal_cycle_s", "micro_stop_s", *_SOURCE_KEYS}
+    d = _check_keys(data, keys, field)
     if "id" not in d:
         raise InvalidInput(f"{field}.id", "is required")
     prefix = f"{field}."
@@ -476,7 +502,10 @@ def _parse_station(data: object, field: str) -> Station:
             name=str(d.get("name", "")),
             ideal_cycle_s=cycle,
             micro_stop_s=micro,
-            state_source=str(d.get("state_source", "state")),
+            state_from=d.get("state_from", "measurement"),
+            counts_from=d.get("counts_from", "measurement"),
+            state_event=d.get("state_event", DEFAULT_STATE_EVENT),
+            part_event=d.get("part_event", DEFAULT_PART_EVENT),
         )
     except InvalidInput as exc:
         raise InvalidInput(f"{prefix}{exc.field}", exc.reason) from None
@@ -532,7 +561,10 @@ def parse_site_yaml(text: str) -> Site:
 
 __all__ = [
     "DEFAULT_MICRO_STOP_S",
+    "DEFAULT_PART_EVENT",
+    "DEFAULT_STATE_EVENT",
     "DEFAULT_TIMEZONE",
+    "SOURCES",
     "STATE_ORDER",
     "Break",
     "CalendarPeriods",

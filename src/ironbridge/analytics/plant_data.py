@@ -4,10 +4,23 @@ See :mod:`ironbridge.analytics.sites` for where a station's data lives. States a
 taken where they change (repeated samples, as a Modbus poll produces, collapse); a
 stop reason sampled up to :data:`REASON_TOLERANCE_US` after a state change still
 belongs to it (OPC UA publishes state and reason as separate notifications).
+
+A station may instead report by **events** (``state_from`` / ``counts_from`` =
+``event``, see :class:`~ironbridge.analytics.plant.Station`), as an MES or a line
+controller does over MQTT/HTTP (``ib/v1/<device>/events``):
+
+* state: kind ``station_state``, ``code`` the state name (``down``) or its number
+  (``"2"``), ``payload.reason`` a reason name or code (named by the site's codes);
+* parts: kind ``part``, ``code`` ``good`` or ``scrap``, ``payload.count`` the number
+  of parts (default 1).
+
+An event that does not follow this (unknown state, non-positive count) is skipped:
+events are stored as sent, so the rule is applied where they are read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from ironbridge.analytics.oee import CountLog, StateLog
-from ironbridge.analytics.plant import STATE_ORDER, StationState
+from ironbridge.analytics.plant import STATE_ORDER, Station, StationState
 from ironbridge.store import TelemetryStore
 
 #: How far back to look for the state a station was in when the range starts.
@@ -34,6 +47,9 @@ _WITH_REASON = frozenset(
 )
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+#: most events read for one OEE query
+MAX_EVENTS = 10_000_000
+_STATE_NAMES = {s.value: s.code for s in STATE_ORDER}
 
 
 def _columns(table: pa.Table) -> tuple[I64, I64, F64]:
@@ -61,10 +77,106 @@ def _increments(ts: I64, v: F64) -> tuple[I64, I64]:
     return ts[1:][keep], np.rint(inc[keep]).astype(np.int64)
 
 
+def _reason_name(raw: object, reason_codes: Mapping[int, str]) -> str | None:
+    if raw is None or raw == "" or raw == 0 or isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        code = int(raw)
+        return reason_codes.get(code, f"code {code}") if code else None
+    text = str(raw)
+    if text.isdigit():
+        return _reason_name(int(text), reason_codes)
+    return text
+
+
+def _state_code(code: str) -> int | None:
+    code = code.strip().lower()
+    if code in _STATE_NAMES:
+        return _STATE_NAMES[code]
+    if code.isdigit() and int(code) < len(STATE_ORDER):
+        return int(code)
+    return None
+
+
+def _payload(text: object) -> dict[str, object]:
+    try:
+        doc = json.loads(str(text)) if text else {}
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def state_events(
+    events: pa.Table, reason_codes: Mapping[int, str]
+) -> tuple[I64, npt.NDArray[np.int8], list[str | None]]:
+    """State changes from ``station_state`` events of one station (time order).
+
+    Returns:
+        times (µs), state codes and reason names (``None`` for running or no reason).
+    """
+    ts = events.column("ts").cast(pa.int64()).to_numpy().astype(np.int64)
+    codes = events.column("code").to_pylist()
+    payloads = events.column("payload").to_pylist()
+    out_ts: list[int] = []
+    out_state: list[int] = []
+    out_reason: list[str | None] = []
+    for t, code, payload in zip(ts.tolist(), codes, payloads, strict=True):
+        state = _state_code(str(code))
+        if state is None:
+            continue
+        reason = _reason_name(_payload(payload).get("reason"), reason_codes)
+        if out_state and out_state[-1] == state and out_reason[-1] == reason:
+            continue
+        out_ts.append(t)
+        out_state.append(state)
+        out_reason.append(reason if state in _WITH_REASON else None)
+    return np.array(out_ts, np.int64), np.array(out_state, np.int8), out_reason
+
+
+def part_events(events: pa.Table) -> tuple[I64, I64, I64]:
+    """Good and scrap parts from ``part`` events of one station: times, good, scrap."""
+    ts = events.column("ts").cast(pa.int64()).to_numpy().astype(np.int64)
+    codes = events.column("code").to_pylist()
+    payloads = events.column("payload").to_pylist()
+    out_ts: list[int] = []
+    good: list[int] = []
+    scrap: list[int] = []
+    for t, code, payload in zip(ts.tolist(), codes, payloads, strict=True):
+        kind = str(code).strip().lower()
+        raw = _payload(payload).get("count", 1)
+        if kind not in ("good", "scrap") or isinstance(raw, bool):
+            continue
+        if not isinstance(raw, int | float) or raw <= 0 or raw != int(raw):
+            continue
+        out_ts.append(t)
+        good.append(int(raw) if kind == "good" else 0)
+        scrap.append(int(raw) if kind == "scrap" else 0)
+    return np.array(out_ts, np.int64), np.array(good, np.int64), np.array(scrap, np.int64)
+
+
+def _events_of(
+    store: TelemetryStore, stations: Sequence[Station], start_us: int, end_us: int
+) -> dict[tuple[str, str], pa.Table]:
+    """Events of the event-sourced stations, per (station, kind)."""
+    kinds = {s.state_event for s in stations if s.state_from == "event"} | {
+        s.part_event for s in stations if s.counts_from == "event"
+    }
+    ids = [s.id for s in stations if s.state_from == "event" or s.counts_from == "event"]
+    if not ids:
+        return {}
+    table = store.events(ids, start_us - LOOKBACK_US, end_us, sorted(kinds), MAX_EVENTS)
+    asset = table.column("asset_id").to_pylist()
+    kind = table.column("kind").to_pylist()
+    rows: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(asset, kind, strict=True)):
+        rows.setdefault(key, []).append(i)
+    return {key: table.take(pa.array(idx, pa.int64())) for key, idx in rows.items()}
+
+
 def load_logs(
     store: TelemetryStore,
     series: Mapping[tuple[str, str], int],
-    stations: Sequence[str],
+    stations: Sequence[str | Station],
     reason_codes: Mapping[int, str],
     start_us: int,
     end_us: int,
@@ -74,14 +186,19 @@ def load_logs(
     Args:
         store: the telemetry store.
         series: (asset id, measurement) -> series id, for the visible stations.
-        stations: station (asset) ids.
+        stations: stations, or station (asset) ids for stations reporting by
+            measurements.
         reason_codes: reason code -> name (unknown codes become ``code <n>``).
         start_us: range start, UTC µs.
         end_us: range end.
     """
+    specs = [s if isinstance(s, Station) else Station(id=s, ideal_cycle_s=1.0) for s in stations]
+    by_id = {s.id: s for s in specs}
+    ids = [s.id for s in specs]
+    events = _events_of(store, specs, start_us, end_us)
     wanted = {
         series_id: (station, m)
-        for station in stations
+        for station in ids
         for m in MEASUREMENTS
         if (series_id := series.get((station, m))) is not None
     }
@@ -105,7 +222,27 @@ def load_logs(
     ct_good: list[I64] = []
     ct_scrap: list[I64] = []
     unknown = StationState.UNKNOWN.code
-    for station in stations:
+    for station in ids:
+        spec = by_id[station]
+        if spec.state_from == "event":
+            ev = events.get((station, spec.state_event))
+            if ev is not None:
+                e_ts, e_state, e_reason = state_events(ev, reason_codes)
+                st_station += [station] * len(e_ts)
+                st_ts.append(e_ts)
+                st_state.append(e_state)
+                st_reason += e_reason
+            per.pop((station, STATE), None)
+        if spec.counts_from == "event":
+            ev = events.get((station, spec.part_event))
+            if ev is not None:
+                p_ts, p_good, p_scrap = part_events(ev)
+                ct_station += [station] * len(p_ts)
+                ct_ts.append(p_ts)
+                ct_good.append(p_good)
+                ct_scrap.append(p_scrap)
+            per.pop((station, GOOD), None)
+            per.pop((station, SCRAP), None)
         s_ts, s_v = _changes(*per.get((station, STATE), empty))
         r_ts, r_v = _changes(*per.get((station, REASON), empty))
         if len(s_ts):
@@ -137,14 +274,14 @@ def load_logs(
         ts_us=np.concatenate(st_ts) if st_ts else np.zeros(0, np.int64),
         state=list(state_names[np.concatenate(st_state)]) if st_state else [],
         reason=st_reason,
-        stations=list(stations),
+        stations=ids,
     )
     counts = CountLog.from_columns(
         station=ct_station,
         ts_us=np.concatenate(ct_ts) if ct_ts else np.zeros(0, np.int64),
         good=np.concatenate(ct_good) if ct_good else np.zeros(0, np.int64),
         scrap=np.concatenate(ct_scrap) if ct_scrap else np.zeros(0, np.int64),
-        stations=list(stations),
+        stations=ids,
     )
     return states, counts
 
@@ -158,4 +295,12 @@ def load_series(
     return ts[order], value[order]
 
 
-__all__ = ["LOOKBACK_US", "MEASUREMENTS", "load_logs", "load_series"]
+__all__ = [
+    "LOOKBACK_US",
+    "MAX_EVENTS",
+    "MEASUREMENTS",
+    "load_logs",
+    "load_series",
+    "part_events",
+    "state_events",
+]

@@ -386,13 +386,68 @@ def fit_i_mr(reference: Sequence[float] | F64) -> ControlLimits:
     )
 
 
+#: What each Nelson rule looks for (Nelson 1984), for messages.
+RULE_TEXT: dict[int, str] = {
+    1: "one point beyond 3σ",
+    2: "nine points in a row on one side",
+    3: "six points in a row trending",
+    4: "fourteen points alternating",
+    5: "two of three beyond 2σ, same side",
+    6: "four of five beyond 1σ, same side",
+    7: "fifteen points in a row within 1σ",
+    8: "eight points in a row outside 1σ",
+}
+
+
+def fit_limits(kind: ChartKind, reference: F64, subgroup: int = 5) -> ControlLimits:
+    """Fit limits of ``kind`` to a reference series (consecutive samples form subgroups).
+
+    Raises:
+        InvalidInput: ``reference_start`` when the reference has too few samples.
+    """
+    if kind is ChartKind.I_MR:
+        if len(reference) < 2:
+            raise InvalidInput("reference_start", "the reference period has < 2 samples")
+        return fit_i_mr(reference)
+    k = len(reference) // subgroup
+    if k < 1:
+        raise InvalidInput("reference_start", f"the reference period has < {subgroup} samples")
+    fit = fit_xbar_r if kind is ChartKind.XBAR_R else fit_xbar_s
+    return fit(reference[: k * subgroup].reshape(k, subgroup))
+
+
+def chart_series(
+    limits: ControlLimits, ts_us: npt.NDArray[np.int64], values: F64
+) -> tuple[SpcChart, npt.NDArray[np.int64]]:
+    """Plot a time series against ``limits``; return the chart and each point's time.
+
+    Subgroups are consecutive samples from the first; a subgroup is stamped with the
+    time of its last sample, and an incomplete last subgroup waits.
+
+    Raises:
+        InvalidInput: ``start`` when there are too few samples to plot.
+    """
+    n = limits.subgroup_size
+    if limits.kind is ChartKind.I_MR:
+        if len(values) < 2:
+            raise InvalidInput("start", "the charted period has < 2 samples")
+        return limits.chart(values), ts_us
+    k = len(values) // n
+    if k < 1:
+        raise InvalidInput("start", f"the charted period has < {n} samples")
+    return limits.chart(values[: k * n].reshape(k, n)), ts_us[n - 1 : k * n : n]
+
+
 __all__ = [
+    "RULE_TEXT",
     "ChartKind",
     "ControlLimits",
     "ShewhartConstants",
     "SpcChart",
+    "chart_series",
     "constants",
     "fit_i_mr",
+    "fit_limits",
     "fit_xbar_r",
     "fit_xbar_s",
     "nelson_rules",

@@ -110,6 +110,44 @@ class FaultSchedule:
         return cls(faults)
 
     @classmethod
+    def showcase(
+        cls,
+        plan: FleetPlan,
+        *,
+        start_s: float = 5.0,
+        ramp_s: float = 15.0,
+        per_kind: int = 2,
+        seed: int = 0,
+    ) -> FaultSchedule:
+        """Return ``per_kind`` faults of every kind, each on its own truck, from ``start_s``.
+
+        A demo wants alarms within its first minute: the faults start a few seconds
+        apart from ``start_s`` and reach full size after ``ramp_s``, well past the
+        default rules' limits (overheat, low oil pressure, fuel drop, leaving the region).
+        Trucks are picked first (most are driving, so their engines run); two machines
+        per kind make it unlikely that every one of them is parked.
+        """
+        rng = random.Random(seed + 1)  # noqa: S311 (simulation, not security)
+        devices = list(plan.devices)
+        rng.shuffle(devices)
+        devices.sort(key=lambda d: d.kind is not MachineKind.TRUCK)
+        used: set[str] = set()
+        faults: list[Fault] = []
+        for i, kind in enumerate(FaultKind):
+            mine = [d for d in devices if d.kind in _APPLIES_TO[kind] and d.device_id not in used]
+            for dev in mine[:per_kind]:
+                used.add(dev.device_id)
+                faults.append(
+                    Fault(
+                        device_id=dev.device_id,
+                        kind=kind,
+                        start_s=start_s + 5.0 * i,
+                        ramp_s=ramp_s,
+                    )
+                )
+        return cls(faults)
+
+    @classmethod
     def degradation(
         cls,
         plan: FleetPlan,

@@ -83,7 +83,8 @@ class MachineFleet:
         """
         amb = self.ambient_c()
         offset = self._fx.coolant_offset
-        heat = np.where(on, 0.012 + 0.10 * load + 0.05 * (offset > 0.5), 0.0)
+        # a failing cooling system (offset > 0) heats faster the worse it is
+        heat = np.where(on, 0.012 + 0.10 * load + 0.012 * offset, 0.0)
         loss = np.where(on, 1.0 / 8000.0, 1.0 / 3600.0)
         t_set = 84.0 + 8.0 * load + offset
         k = np.where(on & (temp > t_set), 0.15, 0.0)

@@ -1,9 +1,12 @@
 """Simulated stamping line and body shop served over real OPC UA and Modbus TCP servers.
 
 The stamping line (three presses) is an asyncua server; the body shop (two welding
-robots and an inspection station) is a pymodbus server. Every station runs a small
-state machine -- running cycles, jams, die changes (presses), tip dressing (robots),
-idle starvation -- with cumulative good/scrap counters, and a quality measure: press
+robots and an inspection station) is a pymodbus server; the final line (a rework
+station) reports like an MES does, by events -- state changes (``station_state``) and
+parts (``part``, good or scrap) -- which :class:`PlantSimulator` hands to a callback.
+Every station runs a small state machine -- running cycles, jams, die changes
+(presses), tip dressing (robots), fixture recalibration (inspection), idle starvation
+-- with cumulative good/scrap counters, and a quality measure: press
 force, weld current, and the inspection station's panel gap, which drifts slowly so
 SPC has something to find.
 
@@ -20,7 +23,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +41,10 @@ REASONS: dict[int, str] = {
     4: "starved",
     5: "sensor_fault",
     6: "material_shortage",
+    7: "fixture_recalibration",
 }
+#: the inspection fixture is recalibrated (its drift reset) after this many parts
+RECALIBRATE_AFTER = 600
 NAMESPACE = "urn:ironbridge:sim:plant"
 
 ASSET_TYPE_YAML = """\
@@ -91,10 +98,16 @@ STATIONS: tuple[StationSpec, ...] = (
                 quality="weld_current", nominal=9.5, noise=0.15),
     StationSpec(id="inspect-01", line="bodyshop", kind="inspection", ideal_cycle_s=7.0,
                 quality="panel_gap", nominal=4.0, noise=0.05),
+    StationSpec(id="rework-01", line="final", kind="rework", ideal_cycle_s=20.0,
+                quality="panel_gap", nominal=4.0, noise=0.05),
 )  # fmt: skip
 
 OPCUA_LINES = ("stamping",)
 MODBUS_LINES = ("bodyshop",)
+#: lines whose stations report by events (as an MES would), not by node or register
+EVENT_LINES = ("final",)
+_STATE_NAMES = ("running", "idle", "down", "planned_stop", "setup")
+Event = tuple[str, dict[str, Any]]  # (device, {"ts", "kind", "code", "payload"})
 _MEASUREMENTS = ("state", "reason", "good_count", "scrap_count")
 
 
@@ -139,7 +152,7 @@ class StationSim:
             self.cycle_s += self._cycle()
             self.parts_since_change += 1
             if spec.kind == "inspection":
-                self.drift += 0.0004  # fixture wear: the gap creeps open
+                self.drift += 0.00015  # fixture wear: the gap creeps open
             self.quality = spec.nominal + self.drift + rng.gauss(0, spec.noise)
             if rng.random() < (0.03 if spec.kind == "press" else 0.015):
                 self.scrap += 1
@@ -151,6 +164,9 @@ class StationSim:
             elif spec.kind == "robot" and self.parts_since_change >= 80:
                 self.parts_since_change = 0
                 self._stop(SETUP, 3, rng.uniform(30, 60))
+            elif spec.kind == "inspection" and self.parts_since_change >= RECALIBRATE_AFTER:
+                self.parts_since_change, self.drift = 0, 0.0
+                self._stop(SETUP, 7, rng.uniform(180, 360))
         if self.state == RUNNING:
             p = dt / 400.0
             roll = rng.random()
@@ -170,6 +186,29 @@ class StationSim:
             "scrap_count": float(self.scrap),
             self.spec.quality: round(self.quality, 4),
         }
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def station_events(st: StationSim, seen: dict[str, float], ts_ms: int) -> list[Event]:
+    """Events an MES would send for the station's changes since ``seen`` (updated)."""
+    out: list[Event] = []
+    v = st.values
+    if seen.get("state") != v["state"] or seen.get("reason") != v["reason"]:
+        payload: dict[str, Any] = {"reason": int(v["reason"])} if v["reason"] else {}
+        code = _STATE_NAMES[int(v["state"])]
+        out.append((st.spec.id, {"ts": ts_ms, "kind": "station_state", "code": code,
+                                 "payload": payload}))  # fmt: skip
+    for name, code in (("good_count", "good"), ("scrap_count", "scrap")):
+        made = int(v[name] - seen.get(name, v[name]))
+        if made > 0:
+            out.append((st.spec.id, {"ts": ts_ms, "kind": "part", "code": code,
+                                     "payload": {"count": made}}))  # fmt: skip
+    seen.update(v)
+    return out
 
 
 def node_id(station: str, measurement: str, ns: int = 2) -> str:
@@ -231,12 +270,14 @@ def site_definition(timezone: str = "UTC") -> dict[str, Any]:
          "breaks": [{"start": "02:00", "end": "02:30", "name": "meal"}]},
     ]  # fmt: skip
     lines = []
-    for line in (*OPCUA_LINES, *MODBUS_LINES):
+    events = {"state_from": "event", "counts_from": "event"}
+    for line in (*OPCUA_LINES, *MODBUS_LINES, *EVENT_LINES):
         lines.append(
             {
                 "id": line,
                 "stations": [
                     {"id": s.id, "ideal_cycle_s": s.ideal_cycle_s}
+                    | (events if line in EVENT_LINES else {})
                     for s in STATIONS
                     if s.line == line
                 ],
@@ -259,7 +300,14 @@ class PlantSimulator:
         tick_s: real seconds between two updates.
     """
 
-    def __init__(self, *, seed: int = 7, speed: float = 1.0, tick_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        speed: float = 1.0,
+        tick_s: float = 0.5,
+        on_events: Callable[[list[Event]], Awaitable[None]] | None = None,
+    ) -> None:
         rng = random.Random(seed)  # noqa: S311 - simulation
         seeds = [rng.random() for _ in STATIONS]
         self.stations = [
@@ -272,8 +320,19 @@ class PlantSimulator:
         self._opcua_vars: dict[tuple[str, str], Any] = {}
         self._modbus: Any = None
         self._modbus_specs: list[tuple[StationSim, list[RegisterSpec]]] = []
+        self.on_events = on_events
+        #: events of the event-reporting stations produced by :meth:`history`
+        self.history_events: list[Event] = []
+        self._reported: dict[str, dict[str, float]] = {}
         for st in self.stations:
             st._publish()
+
+    def _events(self, ts_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for st in self.stations:
+            if st.spec.line in EVENT_LINES:
+                out += station_events(st, self._reported.setdefault(st.spec.id, {}), ts_ms)
+        return out
 
     # -- OPC UA ------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -361,6 +420,37 @@ class PlantSimulator:
                 regs = encode(st.values.get(spec.measurement, 0.0), spec)
                 await server.context.async_setValues(1, 16, spec.address, regs)
 
+    # -- history -------------------------------------------------------------------------
+    def history(
+        self, end_ms: int, seconds: float, dt: float = 1.0
+    ) -> Iterator[tuple[str, str, int, float]]:
+        """Run the stations through the ``seconds`` before ``end_ms`` (no servers).
+
+        Yields ``(station, measurement, ts_ms, value)`` whenever a value changes -- what
+        a subscription would report -- so a demo can start with a shift of history. The
+        stations that report by events are not yielded: their events are collected in
+        :attr:`history_events`. The stations are left where the history ends, and go on
+        from there.
+        """
+        steps = int(seconds / dt)
+        start = end_ms - int(steps * dt * 1000)
+        last: dict[str, dict[str, float]] = {st.spec.id: {} for st in self.stations}
+        self.history_events = []
+        for k in range(steps + 1):
+            ts = start + int(k * dt * 1000)
+            for st in self.stations:
+                if k:
+                    st.step(dt)
+            self.history_events += self._events(ts)
+            for st in self.stations:
+                if st.spec.line in EVENT_LINES:
+                    continue
+                seen = last[st.spec.id]
+                for m, v in st.values.items():
+                    if seen.get(m) != v:
+                        seen[m] = v
+                        yield st.spec.id, m, ts, v
+
     # -- running -------------------------------------------------------------------------
     async def step(self, dt: float) -> None:
         """Advance every station ``dt`` simulated seconds and update the servers."""
@@ -369,6 +459,10 @@ class PlantSimulator:
         self.ticks += 1
         await self._write_opcua()
         await self._write_modbus()
+        if self.on_events is not None:
+            events = self._events(now_ms())
+            if events:
+                await self.on_events(events)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Step in real time (times ``speed``) until ``stop`` is set."""
@@ -380,7 +474,9 @@ class PlantSimulator:
 
 __all__ = [
     "ASSET_TYPE_YAML",
+    "EVENT_LINES",
     "REASONS",
+    "RECALIBRATE_AFTER",
     "STATIONS",
     "PlantSimulator",
     "StationSim",
@@ -390,4 +486,5 @@ __all__ = [
     "node_id",
     "opcua_connector_config",
     "site_definition",
+    "station_events",
 ]

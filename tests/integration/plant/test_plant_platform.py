@@ -194,10 +194,18 @@ def test_oee_pareto_timeline_spc_hand_computed(platform: PlatformProcess) -> Non
     assert [(i["state"], i["reason"]) for i in tl["intervals"]] == [
         ("running", None), ("down", "jam"), ("running", None)]  # fmt: skip
 
-    spc = api.get("/api/v1/plant/spc", params={
+    spc_params = {
         "asset": "oee-st-1", "measurement": "panel_gap", "chart": "i-mr",
         "reference_start": "2026-01-05T00:00:00Z", "reference_end": "2026-01-05T01:00:00Z",
-        "start": "2026-01-05T00:00:00Z", "end": "2026-01-05T08:00:00Z"}).json()  # fmt: skip
+        "start": "2026-01-05T00:00:00Z", "end": "2026-01-05T08:00:00Z"}  # fmt: skip
+
+    def spc_stored() -> dict[str, Any] | None:
+        # the panel-gap batch is a separate message: it may land after the OEE batch
+        r = api.get("/api/v1/plant/spc", params=spc_params)
+        body: dict[str, Any] = r.json()
+        return body if r.status_code == 200 and len(body.get("points", [])) == 61 else None
+
+    spc = wait_for(spc_stored, timeout=20, what="all 61 panel-gap samples in the SPC chart")
     assert spc["limits"]["reference_samples"] == 60
     assert spc["limits"]["center"] == pytest.approx(sum(gap) / 60)
     assert len(spc["points"]) == 61

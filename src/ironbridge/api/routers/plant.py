@@ -7,21 +7,26 @@ computed on request from the stored telemetry.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
 from ironbridge.analytics.oee import compute_oee, downtime_pareto, rollup_lines, state_timeline
-from ironbridge.analytics.plant import Line, Station
+from ironbridge.analytics.plant import Line, Station, StationState
 from ironbridge.analytics.plant_data import load_logs, load_series
 from ironbridge.analytics.sites import SavedSite, SiteRepository, parse_reason_codes
-from ironbridge.analytics.spc import ChartKind, fit_i_mr, fit_xbar_r, fit_xbar_s
+from ironbridge.analytics.spc import ChartKind, chart_series, fit_limits
 from ironbridge.api.auth import Ctx, CurrentUser, Operator
 from ironbridge.api.context import ApiContext
 from ironbridge.api.responses import FastJSON
@@ -70,7 +75,14 @@ def _site_public(saved: SavedSite) -> dict[str, Any]:
                 "id": line.id,
                 "bottleneck": line.bottleneck_station.id,
                 "stations": [
-                    {"id": s.id, "ideal_cycle_s": s.ideal_cycle_s, "micro_stop_s": s.micro_stop_s}
+                    {
+                        "id": s.id,
+                        "name": s.name or s.id,
+                        "ideal_cycle_s": s.ideal_cycle_s,
+                        "micro_stop_s": s.micro_stop_s,
+                        "state_from": s.state_from,
+                        "counts_from": s.counts_from,
+                    }
                     for s in line.stations
                 ],
             }
@@ -138,7 +150,7 @@ def _logs(
     ctx: ApiContext, who: Principal, saved: SavedSite, stations: list[Station], s: int, e: int
 ) -> Any:
     ids = [st.id for st in stations]
-    return load_logs(ctx.store, _series(ctx, who, ids), ids, saved.reason_codes, s, e)
+    return load_logs(ctx.store, _series(ctx, who, ids), stations, saved.reason_codes, s, e)
 
 
 @router.get("/oee")
@@ -257,27 +269,8 @@ async def spc(
     def compute() -> dict[str, Any]:
         _, ref_values = load_series(ctx.store, ref.id, ref_s, ref_e)
         ts, values = load_series(ctx.store, ref.id, s, e)
-        if kind is ChartKind.I_MR:
-            if len(ref_values) < 2:
-                raise InvalidInput("reference_start", "the reference period has < 2 samples")
-            limits = fit_i_mr(ref_values)
-            if len(values) < 2:
-                raise InvalidInput("start", "the charted period has < 2 samples")
-            plotted, stamps = values, ts
-        else:
-            k_ref = len(ref_values) // subgroup
-            if k_ref < 1:
-                raise InvalidInput(
-                    "reference_start", f"the reference period has < {subgroup} samples"
-                )
-            fit = fit_xbar_r if kind is ChartKind.XBAR_R else fit_xbar_s
-            limits = fit(ref_values[: k_ref * subgroup].reshape(k_ref, subgroup))
-            k = len(values) // subgroup
-            if k < 1:
-                raise InvalidInput("start", f"the charted period has < {subgroup} samples")
-            plotted = values[: k * subgroup].reshape(k, subgroup)
-            stamps = ts[subgroup - 1 : k * subgroup : subgroup]
-        result = limits.chart(plotted)
+        limits = fit_limits(kind, ref_values, subgroup)
+        result, stamps = chart_series(limits, ts, values)
         fired: dict[int, list[int]] = {}
         for rule, idx in result.violations.items():
             for i in idx.tolist():
@@ -309,3 +302,154 @@ async def spc(
         }
 
     return FastJSON(await run_in_threadpool(compute))
+
+
+# ------------------------------------------------------------------------ live line view
+
+#: the line view's figures are recomputed at most this often per site
+LIVE_CACHE_US = 4_000_000
+#: an SSE stream ends after this many seconds; the browser reconnects at once
+STREAM_LIFETIME_S = 20.0
+_RETRY_MS = 500
+
+
+def _current_shift(saved: SavedSite, now: int) -> tuple[int, str | None]:
+    """Start of the shift instance running at ``now`` (else the last 8 hours) and its name."""
+    cal = saved.site.calendar.periods(now - _DAY_US, now)
+    for i in range(len(cal) - 1, -1, -1):
+        if cal.start_us[i] <= now - 1 < cal.end_us[i]:
+            return int(cal.start_us[i]), cal.shift_names[int(cal.shift[i])]
+    return now - 8 * 3_600_000_000, None
+
+
+_RATIOS = ("oee", "availability", "effectiveness", "quality")
+
+
+def _ratio_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(row.get(k)) for k in _RATIOS}
+
+
+def live_view(ctx: ApiContext, who: Principal, site: str, now: int | None = None) -> dict[str, Any]:
+    """The line view of a site: every station's state now and its shift figures so far.
+
+    Per station: ``state``, ``reason``, ``since_us`` (start of the current state),
+    ``good``/``scrap`` and OEE with its factors since the current shift began; per
+    line the same OEE rolled up by its bottleneck.
+    """
+    now = now_us() if now is None else now
+    saved = _repo(ctx).get(who, site)
+    stations = list(saved.site.stations)
+    start, shift = _current_shift(saved, now)
+    states, counts = _logs(ctx, who, saved, stations, start, now)
+    report = compute_oee(stations, saved.site.calendar, states, counts, start, now)
+    rows = {r["station"]: r for r in report.shifts.to_pylist() if r["end_us"] == now}
+    line_rows = {
+        r["line"]: r
+        for r in rollup_lines(report.shifts, saved.site.lines).to_pylist()
+        if r["end_us"] == now
+    }
+    index = {name: i for i, name in enumerate(states.stations)}
+    state_names = [s.value for s in StationState]
+    lines = []
+    for line in saved.site.lines:
+        out = []
+        for st in line.stations:
+            state, reason, since = StationState.UNKNOWN.value, None, None
+            if st.id in index:
+                ts, codes, reasons = states.slice_of(index[st.id])
+                if len(ts):
+                    state = state_names[int(codes[-1])]
+                    r = int(reasons[-1])
+                    reason = states.reasons[r] if r >= 0 else None
+                    change = np.flatnonzero(codes != codes[-1])
+                    since = int(ts[change[-1] + 1]) if len(change) else int(ts[0])
+            row = rows.get(st.id, {})
+            out.append(
+                {
+                    "id": st.id,
+                    "name": st.name or st.id,
+                    "ideal_cycle_s": st.ideal_cycle_s,
+                    "state": state,
+                    "reason": reason,
+                    "since_us": since,
+                    "good": int(row.get("good") or 0),
+                    "scrap": int(row.get("scrap") or 0),
+                    "micro_stop_count": int(row.get("micro_stop_count") or 0),
+                    **_ratio_of(row),
+                }
+            )
+        lrow = line_rows.get(line.id, {})
+        lines.append(
+            {
+                "id": line.id,
+                "name": line.name or line.id,
+                "bottleneck": line.bottleneck_station.id,
+                "good": int(lrow.get("good") or 0),
+                "scrap": int(lrow.get("scrap") or 0),
+                **_ratio_of(lrow),
+                "stations": out,
+            }
+        )
+    return {
+        "site": saved.site.id,
+        "name": saved.site.name or saved.site.id,
+        "now_us": now,
+        "shift": shift,
+        "shift_start_us": start,
+        "lines": lines,
+    }
+
+
+async def _live_cached(ctx: ApiContext, who: Principal, site: str) -> dict[str, Any]:
+    cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = ctx.extra.setdefault(
+        "plant.live", {}
+    )
+    key = (who.tenant_path, site)
+    hit = cache.get(key)
+    now = now_us()
+    if hit is not None and now - hit[0] < LIVE_CACHE_US:
+        return hit[1]
+    view = await run_in_threadpool(live_view, ctx, who, site, now)
+    cache[key] = (now, view)
+    return view
+
+
+@router.get("/live")
+async def live(ctx: Ctx, who: CurrentUser, site: str) -> FastJSON:
+    """The line view: stations' current state, shift counts and OEE, per line."""
+    return FastJSON(await _live_cached(ctx, who, site))
+
+
+@router.get("/live/stream")
+async def live_stream(
+    request: Request,
+    ctx: Ctx,
+    who: CurrentUser,
+    site: str,
+    interval: Annotated[float, Query(ge=1.0, le=60.0)] = 2.0,
+) -> StreamingResponse:
+    """SSE: a ``plant`` event (the body of ``GET /plant/live``) whenever it changes."""
+    first = await _live_cached(ctx, who, site)  # errors before streaming
+
+    async def body() -> AsyncIterator[bytes]:
+        yield f"retry: {_RETRY_MS}\n\n".encode()
+        deadline = time.monotonic() + STREAM_LIFETIME_S
+        previous: bytes | None = None
+        view = first
+        while True:
+            data = orjson.dumps({k: v for k, v in view.items() if k != "now_us"})
+            if data != previous:
+                previous = data
+                yield b"event: plant\ndata: " + orjson.dumps(view) + b"\n\n"
+            else:
+                yield b": idle\n\n"
+            if time.monotonic() >= deadline or await request.is_disconnected():
+                return
+            await asyncio.sleep(interval)
+            view = await _live_cached(ctx, who, site)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
