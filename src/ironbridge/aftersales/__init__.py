@@ -10,6 +10,7 @@ from ironbridge.aftersales.dispatch import (
     propose_plan,
     travel_matrix_min,
 )
+from ironbridge.aftersales.fieldsim import FieldSimulator, Move
 from ironbridge.aftersales.forecast import (
     DemandClass,
     Method,
@@ -36,7 +37,12 @@ from ironbridge.aftersales.maintenance import (
 )
 from ironbridge.aftersales.seed import seed_service_network
 from ironbridge.aftersales.service import Aftersales
-from ironbridge.aftersales.worker import run_sla_watch
+from ironbridge.aftersales.worker import (
+    run_auto_dispatch,
+    run_due_scan,
+    run_periodic,
+    run_sla_watch,
+)
 from ironbridge.aftersales.workorders import (
     DEFAULT_SLA,
     OPEN_STATES,
@@ -64,11 +70,13 @@ __all__ = [
     "DemandClass",
     "DueItem",
     "DueStatus",
+    "FieldSimulator",
     "Job",
     "Kpis",
     "LastService",
     "MaintenancePlan",
     "Method",
+    "Move",
     "PartForecast",
     "PartLine",
     "PartQty",
@@ -100,6 +108,9 @@ __all__ = [
     "part_forecast",
     "planned_demand",
     "propose_plan",
+    "run_auto_dispatch",
+    "run_due_scan",
+    "run_periodic",
     "run_sla_watch",
     "seed_service_network",
     "sla_clocks",

@@ -468,44 +468,48 @@ class Aftersales:
         Rates are the least-squares slope of the daily last reading of engine hours and
         odometer over the last ``days`` days.
         """
-        asset = self.registry.get_asset(who, asset_id)
+        return self.usages(who, [asset_id], days)[asset_id]
+
+    def usages(
+        self, who: Principal | None, asset_ids: Sequence[str], days: int = 30
+    ) -> dict[str, Usage]:
+        """:meth:`usage` of many machines, in one latest and one aggregate store query."""
         now = self.clock()
-        created = int(asset.created_at.timestamp() * 1e6) if asset.created_at else now
-        series = {
-            ref.measurement: ref.id
-            for ref in self.registry.series_of(who, [asset_id])
-            if ref.measurement in ("engine_hours", "odometer")
-        }
-        hours = km = None
-        rate_h = rate_km = 0.0
-        if self.store is not None and series:
-            latest = self.store.latest(list(series.values())).to_pydict()
-            by_id = dict(zip(latest["series"], latest["value"], strict=True))
-            hours = by_id.get(series.get("engine_hours", -1))
-            km = by_id.get(series.get("odometer", -1))
+        assets = {a: self.registry.get_asset(who, a) for a in asset_ids}
+        series: dict[str, dict[str, int]] = {}
+        for ref in self.registry.series_of(who, list(assets)) if assets else []:
+            if ref.measurement in ("engine_hours", "odometer"):
+                series.setdefault(ref.asset_id, {})[ref.measurement] = ref.id
+        ids = [sid for by in series.values() for sid in by.values()]
+        last: dict[int, float] = {}
+        xs: dict[int, list[float]] = {}
+        ys: dict[int, list[float]] = {}
+        if self.store is not None and ids:
+            got = self.store.latest(ids).to_pydict()
+            last = dict(zip(got["series"], got["value"], strict=True))
             agg = self.store.aggregate(
-                list(series.values()), now - days * _US_PER_DAY, now, _US_PER_DAY, [Agg.LAST]
+                ids, now - days * _US_PER_DAY, now, _US_PER_DAY, [Agg.LAST]
             ).to_pydict()
-            for name, sid in series.items():
-                xs = [
+            for sid, b, v in zip(agg["series"], agg["bucket"], agg["last"], strict=True):
+                xs.setdefault(sid, []).append(
                     b.timestamp() / 86400 if hasattr(b, "timestamp") else b / _US_PER_DAY
-                    for s, b in zip(agg["series"], agg["bucket"], strict=True)
-                    if s == sid
-                ]
-                ys = [v for s, v in zip(agg["series"], agg["last"], strict=True) if s == sid]
-                rate = usage_rate(xs, ys)
-                if name == "engine_hours":
-                    rate_h = rate
-                else:
-                    rate_km = rate
-        return Usage(
-            hours=float(hours or 0.0),
-            km=None if km is None and "odometer" not in series else float(km or 0.0),
-            ts_us=now,
-            start_ts_us=created,
-            hours_per_day=rate_h,
-            km_per_day=rate_km,
-        )
+                )
+                ys.setdefault(sid, []).append(v)
+        out = {}
+        for asset_id, asset in assets.items():
+            created = int(asset.created_at.timestamp() * 1e6) if asset.created_at else now
+            by = series.get(asset_id, {})
+            h_id, km_id = by.get("engine_hours", -1), by.get("odometer", -1)
+            km = last.get(km_id)
+            out[asset_id] = Usage(
+                hours=float(last.get(h_id) or 0.0),
+                km=None if km is None and "odometer" not in by else float(km or 0.0),
+                ts_us=now,
+                start_ts_us=created,
+                hours_per_day=usage_rate(xs.get(h_id, []), ys.get(h_id, [])),
+                km_per_day=usage_rate(xs.get(km_id, []), ys.get(km_id, [])),
+            )
+        return out
 
     def due(
         self, who: Principal | None, asset_id: str, usage: Usage | None = None
@@ -514,17 +518,48 @@ class Aftersales:
         asset = self.registry.get_asset(who, asset_id)
         plan = self.get_plan(who, asset.type_name)
         use = usage or self.usage(who, asset_id)
+        return due_list(plan, use, self.last_services(asset_id))
+
+    def due_many(
+        self,
+        who: Principal | None,
+        asset_ids: Sequence[str],
+        usages: Mapping[str, Usage] | None = None,
+    ) -> dict[str, list[DueItem]]:
+        """:meth:`due` of many machines (those of a type without a plan are left out)."""
+        plans = {p.asset_type: p for p in self.list_plans(who)}
+        types = {a: self.registry.get_asset(who, a).type_name for a in asset_ids}
+        planned = [a for a in asset_ids if types[a] in plans]
+        use = dict(usages or {})
+        missing = [a for a in planned if a not in use]
+        if missing:
+            use.update(self.usages(who, missing))
+        history: dict[str, dict[str, LastService]] = {}
+        with self._read() as conn:
+            for chunk in range(0, len(planned), 1000):
+                rows = conn.execute(
+                    select(t.service_history)
+                    .where(t.service_history.c.asset_id.in_(planned[chunk : chunk + 1000]))
+                    .order_by(t.service_history.c.ts_us)
+                ).mappings()
+                for r in rows:
+                    history.setdefault(r["asset_id"], {})[r["interval"]] = LastService(
+                        hours=r["hours"], km=r["km"], ts_us=r["ts_us"]
+                    )
+        return {a: due_list(plans[types[a]], use[a], history.get(a, {})) for a in planned}
+
+    def last_services(self, asset_id: str) -> dict[str, LastService]:
+        """Return the last recorded service of each interval done on a machine."""
         with self._read() as conn:
             rows = conn.execute(
                 select(t.service_history)
                 .where(t.service_history.c.asset_id == asset_id)
                 .order_by(t.service_history.c.ts_us)
             ).mappings()
-            history = {
+            return {
                 r["interval"]: LastService(hours=r["hours"], km=r["km"], ts_us=r["ts_us"])
                 for r in rows
             }
-        return due_list(plan, use, history)
 
     # -- work orders -------------------------------------------------------------------
     def create_work_order(
@@ -642,7 +677,7 @@ class Aftersales:
             None,
             {
                 "asset_id": asset_id,
-                "title": f"Alarm {rule_id}: {message}"[:300],
+                "title": (f"Alarm {rule_id}: {message}" if rule_id else f"Alarm: {message}")[:300],
                 "priority": prio.get(severity.lower(), "P3"),
                 "source": "alarm",
                 "source_ref": f"alarm:{alarm_id}",
@@ -659,37 +694,64 @@ class Aftersales:
         rul_h: float | None = None,
         health: float | None = None,
         rul_threshold_h: float = 100.0,
-        health_threshold: float = 0.3,
+        health_threshold: float = 30.0,
         skill: str | None = None,
     ) -> WorkOrder | None:
-        """Open a work order when RUL or health falls below its threshold (else None)."""
+        """Open a work order when RUL or health falls below its threshold (else None).
+
+        One order per asset while it is open: a further prediction below the threshold
+        returns the open order; once that one is completed, closed or cancelled, the
+        next one opens a new order.
+        """
         if rul_h is not None and rul_h < rul_threshold_h:
             why, prio = f"RUL {rul_h:.0f} h < {rul_threshold_h:g} h", "P1"
         elif health is not None and health < health_threshold:
-            why, prio = f"health {health:.2f} < {health_threshold:g}", "P2"
+            why, prio = f"health {health:.0f} % < {health_threshold:g} %", "P2"
         else:
             return None
-        return self.create_work_order(
-            None,
-            {
-                "asset_id": asset_id,
-                "title": f"Predicted failure ({model}): {why}",
-                "priority": prio,
-                "source": "prediction",
-                "source_ref": f"prediction:{model}",
-                "skill": skill,
-            },
-            actor="predict",
-        )
+        with self._read() as conn:
+            q = select(t.work_orders).where(
+                t.work_orders.c.asset_id == asset_id,
+                t.work_orders.c.source == Source.PREDICTION.value,
+            )
+            rows = [_wo(r) for r in conn.execute(q).mappings()]
+        open_now = [w for w in rows if w.state in OPEN_STATES]
+        if open_now:
+            return open_now[0]
+        data = {
+            "asset_id": asset_id,
+            "title": f"Predicted failure ({model}): {why}",
+            "priority": prio,
+            "source": "prediction",
+            # the n-th prediction order of this asset: a concurrent second opener of
+            # the same one meets the unique key and gets the first one's order
+            "source_ref": f"prediction:{len(rows) + 1}",
+            "skill": skill,
+        }
+        try:
+            return self.create_work_order(None, data, actor="predict")
+        except Conflict:
+            return self.create_work_order(None, data, actor="predict")
 
     def scan_due_maintenance(
         self, who: Principal | None, asset_ids: Sequence[str], usages: Mapping[str, Usage]
     ) -> list[WorkOrder]:
-        """Open a P3 maintenance order for every interval due or overdue on the machines."""
+        """Open a P3 maintenance order for every interval due or overdue on the machines.
+
+        Idempotent: one order per due service. A service is named by its interval and
+        its due point (hours, km and date from the last service), so a scan repeated
+        before the service is recorded finds the same order, and the next service of
+        the interval (after ``record_service``) gets a new one.
+        """
         out = []
-        for asset_id in asset_ids:
-            for item in self.due(who, asset_id, usages.get(asset_id)):
+        for asset_id, items in self.due_many(who, asset_ids, usages).items():
+            for item in items:
                 if item.status in ("due", "overdue"):
+                    h, km = item.due_hours, item.due_km
+                    ref = (
+                        f"maintenance:{item.interval}:{'-' if h is None else f'{h:.1f}'}:"
+                        f"{'-' if km is None else f'{km:.0f}'}:{item.due_ts_us or '-'}"
+                    )
                     out.append(
                         self.create_work_order(
                             None,
@@ -698,11 +760,46 @@ class Aftersales:
                                 "title": f"Maintenance {item.interval} ({item.status})",
                                 "priority": "P3",
                                 "source": "maintenance",
-                                "source_ref": f"maintenance:{item.interval}:{item.due_hours}",
+                                "source_ref": ref,
+                                "duration_min": 60.0 * (self._labour_h(asset_id, item) or 2.0),
                             },
                             actor="maintenance",
                         )
                     )
+        return out
+
+    def _labour_h(self, asset_id: str, item: DueItem) -> float | None:
+        asset = self.registry.get_asset(None, asset_id)
+        plan = self.get_plan(None, asset.type_name)
+        for iv in plan.intervals:
+            if iv.name == item.interval:
+                return iv.labour_h or None
+        return None
+
+    def planned_assets(self) -> list[tuple[MaintenancePlan, list[str]]]:
+        """Every asset type with a plan and the ids of its machines (all tenants)."""
+        out = []
+        for plan in self.list_plans(None):
+            ids: list[str] = []
+            while True:
+                page = self.registry.list_assets(
+                    None, type_name=plan.asset_type, limit=10_000, offset=len(ids)
+                )
+                ids.extend(a.id for a in page)
+                if len(page) < 10_000:
+                    break
+            out.append((plan, ids))
+        return out
+
+    def scan_fleet_due(self) -> list[WorkOrder]:
+        """Scan every machine of an asset type with a plan: the periodic due scan.
+
+        Returns:
+            the maintenance orders of every service due (existing ones included).
+        """
+        out: list[WorkOrder] = []
+        for _, ids in self.planned_assets():
+            out.extend(self.scan_due_maintenance(None, ids, {}))
         return out
 
     def get_work_order(self, who: Principal | None, wo_id: int) -> WorkOrder:
@@ -935,6 +1032,29 @@ class Aftersales:
             for wo_id, tech in assignment.items()
         ]
 
+    def auto_dispatch(self, *, time_limit_s: float = 5.0) -> list[WorkOrder]:
+        """Plan the new orders (OR-Tools) and accept the proposal: unattended dispatch.
+
+        An order that moved meanwhile (a dispatcher was quicker) is skipped.
+        """
+        plan = self.propose_dispatch(None, time_limit_s=time_limit_s)
+        out = []
+        for route in plan.routes:
+            for stop in route.stops:
+                try:
+                    out.append(
+                        self.transition(
+                            None,
+                            stop.job_id,
+                            "assigned",
+                            technician_id=route.technician_id,
+                            note=f"auto dispatch: {stop.reason}",
+                        )
+                    )
+                except Conflict:
+                    continue
+        return out
+
     # -- warranty ------------------------------------------------------------------------
     def put_warranty_term(self, who: Principal | None, data: Mapping[str, Any]) -> dict[str, Any]:
         """Add warranty terms for a model: months, optional hours cap, components covered."""
@@ -1027,7 +1147,13 @@ class Aftersales:
             ]
         col = {"region": "region", "station": "station_id", "model": "model"}.get(by)
         keys = {r["id"]: (str(r[col] or "-") if col else "all") for r in rows}
-        hours = {k: operating_hours for k in set(keys.values())} if operating_hours else None
+        hours: Mapping[str, float] | None
+        if operating_hours:
+            hours = {k: operating_hours for k in set(keys.values())}
+        elif rows and by != "station":
+            hours = self._operating_hours(who, by, min(r["created_us"] for r in rows))
+        else:
+            hours = None
         return compute_by(
             [_wo(r) for r in rows],
             lambda wo: keys[wo.id],
@@ -1035,6 +1161,43 @@ class Aftersales:
             operating_hours=hours,
             part_lines=lines,
         )
+
+    def _operating_hours(self, who: Principal | None, by: str, start_us: int) -> dict[str, float]:
+        """Engine hours run since ``start_us`` by the machines of each group (for MTBF).
+
+        Groups as work orders are keyed: the asset's ``city`` attribute for regions, its
+        ``model`` for models. Hours are the growth of each ``engine_hours`` series.
+        """
+        if self.store is None:
+            return {}
+        attr = {"region": "city", "model": "model"}.get(by)
+        assets: dict[str, str] = {}
+        while True:
+            page = self.registry.list_assets(who, limit=10_000, offset=len(assets))
+            for a in page:
+                assets[a.id] = str(a.attributes.get(attr) or "-") if attr else "all"
+            if len(page) < 10_000:
+                break
+        refs = {
+            r.id: assets[r.asset_id]
+            for r in self.registry.series_of(who, list(assets))
+            if r.measurement == "engine_hours"
+        }
+        if not refs:
+            return {}
+        got = self.store.aggregate(
+            list(refs), start_us, self.clock() + 1, _US_PER_DAY, [Agg.MIN, Agg.MAX]
+        ).to_pydict()
+        lo: dict[int, float] = {}
+        hi: dict[int, float] = {}
+        for sid, mn, mx in zip(got["series"], got["min"], got["max"], strict=True):
+            lo[sid] = min(lo.get(sid, mn), mn)
+            hi[sid] = max(hi.get(sid, mx), mx)
+        out: dict[str, float] = {}
+        for sid, group in refs.items():
+            if sid in lo:
+                out[group] = out.get(group, 0.0) + hi[sid] - lo[sid]
+        return out
 
     def part_forecasts(
         self,
@@ -1052,14 +1215,11 @@ class Aftersales:
             horizon_days: the forecast horizon.
             weeks: weekly history of unplanned part use to fit on.
         """
-        machines = []
-        for asset_id, use in usages.items():
-            asset = self.registry.get_asset(who, asset_id)
-            try:
-                plan = self.get_plan(who, asset.type_name)
-            except NotFound:
-                continue
-            machines.append((plan, use, self.due(who, asset_id, use)))
+        plans = {p.asset_type: p for p in self.list_plans(who)}
+        machines = [
+            (plans[self.registry.get_asset(who, a).type_name], usages[a], items)
+            for a, items in self.due_many(who, list(usages), usages).items()
+        ]
         planned = planned_demand(machines, horizon_days)
         now = self.clock()
         start = now - weeks * 7 * _US_PER_DAY

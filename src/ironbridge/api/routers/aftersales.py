@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.concurrency import run_in_threadpool
 
-from ironbridge.aftersales import Aftersales, Plan, WorkOrder, sla_clocks
+from ironbridge.aftersales import TRANSITIONS, Aftersales, Plan, WorkOrder, sla_clocks
 from ironbridge.api.auth import Ctx, CurrentUser, Operator
 from ironbridge.model import PermanentError
 
@@ -77,15 +77,12 @@ def maintenance_due_list(
 ) -> list[dict[str, Any]]:
     """Due list across the fleet: the most urgent interval of each machine with a plan."""
     svc = _svc(ctx)
-    types = {p.asset_type for p in svc.list_plans(who)}
-    out = []
-    for asset in ctx.registry.list_assets(who, type_name=type_name, limit=limit):
-        if asset.type_name not in types:
-            continue
-        items = svc.due(who, asset.id)
-        if items:
-            out.append({"asset_id": asset.id, **dataclasses.asdict(items[0])})
-    return out
+    assets = ctx.registry.list_assets(who, type_name=type_name, limit=limit)
+    return [
+        {"asset_id": asset_id, **dataclasses.asdict(items[0])}
+        for asset_id, items in svc.due_many(who, [a.id for a in assets]).items()
+        if items
+    ]
 
 
 @router.post("/assets/{asset_id}/services")
@@ -158,7 +155,7 @@ def work_order_from_prediction(body: Doc, ctx: Ctx, who: Operator) -> dict[str, 
         rul_h=body.get("rul_h"),
         health=body.get("health"),
         rul_threshold_h=float(body.get("rul_threshold_h", 100.0)),
-        health_threshold=float(body.get("health_threshold", 0.3)),
+        health_threshold=float(body.get("health_threshold", 30.0)),
         skill=body.get("skill"),
     )
     return None if wo is None else _wo(svc, wo)
@@ -166,10 +163,12 @@ def work_order_from_prediction(body: Doc, ctx: Ctx, who: Operator) -> dict[str, 
 
 @router.get("/work-orders/{wo_id}")
 def get_work_order(wo_id: int, ctx: Ctx, who: CurrentUser) -> dict[str, Any]:
-    """A work order with its SLA clocks, lines and audit trail."""
+    """A work order with its SLA clocks, the states it may move to, lines and audit trail."""
     svc = _svc(ctx)
+    wo = svc.get_work_order(who, wo_id)
     return {
-        **_wo(svc, svc.get_work_order(who, wo_id)),
+        **_wo(svc, wo),
+        "allowed": sorted(s.value for s in TRANSITIONS[wo.state]),
         "lines": svc.lines(who, wo_id),
         "events": svc.events(who, wo_id),
     }
@@ -336,7 +335,7 @@ def parts_forecast(
     """Demand per part: planned from the installed base plus unplanned (SBA / TSB)."""
     svc = _svc(ctx)
     assets = ctx.registry.list_assets(who, type_name=type_name, limit=limit)
-    usages = {a.id: svc.usage(who, a.id) for a in assets}
+    usages = svc.usages(who, [a.id for a in assets])
     return [
         {**dataclasses.asdict(f), "total": f.total}
         for f in svc.part_forecasts(who, usages, horizon_days=horizon_days)

@@ -837,7 +837,9 @@ def _plant_oee(
         ids = [s.id for s in stations]
         series = {(r.asset_id, r.measurement): r.id for r in ctx.registry.series_of(who, ids)}
         try:
-            states, counts = load_logs(ctx.store, series, ids, saved.reason_codes, start_us, end_us)
+            states, counts = load_logs(
+                ctx.store, series, stations, saved.reason_codes, start_us, end_us
+            )
             report = compute_oee(stations, saved.site.calendar, states, counts, start_us, end_us)
         except InvalidInput:
             continue

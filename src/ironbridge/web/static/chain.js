@@ -30,11 +30,7 @@
     if (!r.ok) { const e = new Error((body && body.error) || "HTTP " + r.status); e.status = r.status; e.body = body; throw e; }
     return body;
   }
-  function chart(el) {
-    const c = echarts.init(el, null, {renderer: "canvas"});
-    new ResizeObserver(() => { if (!c.isDisposed()) c.resize(); }).observe(el);
-    return c;
-  }
+  const chart = IB.chart; /* console.js: an ECharts instance that follows its box */
   const tenantQ = () => { const v = new URLSearchParams(location.search).get("tenant_id"); return v ? {tenant_id: v} : {}; };
   const qs = (o) => { const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v !== "" && v != null)); return q.toString() ? "?" + q : ""; };
 
