@@ -32,6 +32,8 @@ import pyarrow as pa
 
 from ironbridge.store import Agg
 from ironbridge.store.duckdb import DuckDBTelemetryStore
+from ironbridge.store.duckdb.columnar import m4_columns, rollup_width
+from ironbridge.store.duckdb.schema import ROLLUPS
 
 HERE = Path(__file__).parent
 DATA = HERE / ".data"
@@ -152,7 +154,11 @@ def queries(
     fleet = [1 + MEASUREMENTS * a for a in range(ASSETS)]
     latest_ids = list(range(1, ASSETS + 1))
     hour = 3600 * S
-    width = -(-(END - fast_start) // (2000 // 4))
+    # The store draws a long range from a roll-up, with pixel columns of whole buckets;
+    # the hand-written SQL computes the same M4 (same column edges) from the points.
+    even = m4_columns(fast_start, END, 2000 // 4)[1]
+    unit = rollup_width(even, tuple(w for _, w in ROLLUPS)) or 1
+    origin, width = m4_columns(fast_start, END, 2000 // 4, unit)
 
     def sql(text: str, params: dict[str, Any] | None = None) -> Callable[[], pa.Table]:
         def run() -> pa.Table:
@@ -166,7 +172,7 @@ def queries(
 
     window = "ts >= make_timestamp($a) AND ts < make_timestamp($b)"
     m4_sql = (
-        "WITH b AS (SELECT (epoch_us(ts) - $a) // $w AS px,"
+        "WITH b AS (SELECT (epoch_us(ts) - $o) // $w AS px,"
         " min(ts) t1, arg_min(value, ts) v1, max(ts) t2, arg_max(value, ts) v2,"
         " arg_min(ts, value) t3, min(value) v3, arg_max(ts, value) t4, max(value) v4"
         f" FROM points WHERE series = 0 AND {window} GROUP BY px)"
@@ -214,7 +220,7 @@ def queries(
         (
             f"M4 chart 2000 pts, 1 series {spec['fast_days']} d",
             lambda: store.downsample(0, fast_start, END, 2000),
-            sql(m4_sql, {"a": fast_start, "b": END, "w": width}),
+            sql(m4_sql, {"a": fast_start, "b": END, "o": origin, "w": width}),
         ),
     ]
 

@@ -57,8 +57,14 @@ def wait_for(
 class PlatformProcess:
     """``python -m ironbridge up`` in a data directory, on free ports."""
 
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("up",),
+    ) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.http_port = free_port()
         self.nats_port = free_port()
         self.mqtt_port = free_port()
@@ -93,7 +99,7 @@ class PlatformProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ironbridge", "up"],
+                [sys.executable, "-m", "ironbridge", *self.command],
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -27,12 +27,15 @@ from ironbridge.bus import (
 )
 from ironbridge.chain import SqlChainRepository
 from ironbridge.cluster import idle_until, open_telemetry_store
-from ironbridge.ingest import IngestWorker, RouteCache
-from ironbridge.model import IronbridgeError, PermanentError
-from ironbridge.predict.service import PredictService
+from ironbridge.ingest import IngestWorker, RouteCache, platform_routes
+from ironbridge.model import IronbridgeError, NotFound, PermanentError
+from ironbridge.predict.service import PREDICTION_MEASUREMENTS, PredictService
 from ironbridge.settings import Settings
 from ironbridge.store import TelemetryStore
 from ironbridge.store.sql import SqlRegistry, bootstrap_admin, ensure_root
+
+if TYPE_CHECKING:
+    from ironbridge.rules import SmtpConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,6 +69,21 @@ def _private_file(path: Path, factory: Callable[[], str]) -> str:
     return value
 
 
+def smtp_config(s: Settings) -> SmtpConfig:
+    """The alarm email settings as the notifier takes them."""
+    from ironbridge.rules import SmtpConfig
+
+    return SmtpConfig(
+        host=s.smtp.host,
+        port=s.smtp.port,
+        sender=s.smtp.from_address,
+        username=s.smtp.user,
+        password=s.smtp.password.get_secret_value(),
+        tls=s.smtp.tls,
+        timeout_s=s.smtp.timeout_s,
+    )
+
+
 def work_order_action(aftersales: Any) -> Callable[[Any, Any], Awaitable[None]]:
     """The alarm action that opens a work order when a critical or major alarm starts."""
     from ironbridge.rules import AlarmAction, Severity
@@ -87,6 +105,36 @@ def work_order_action(aftersales: Any) -> Callable[[Any, Any], Awaitable[None]]:
     return open_work_order
 
 
+def prediction_work_order_action(
+    aftersales: Any, rul_threshold_h: float, health_threshold: float
+) -> Callable[[str, int, Mapping[str, Mapping[str, float]]], Awaitable[None]]:
+    """The scorer hook that opens a work order when an asset's RUL or health falls low.
+
+    One order per asset while it is open (``Aftersales.create_from_prediction``).
+    """
+
+    def open_all(asset_type: str, version: int, values: Mapping[str, Mapping[str, float]]) -> int:
+        n = 0
+        for asset_id, v in values.items():
+            wo = aftersales.create_from_prediction(
+                asset_id=asset_id,
+                model=f"{asset_type}/v{version}",
+                rul_h=v.get("rul"),
+                health=v.get("health_index"),
+                rul_threshold_h=rul_threshold_h,
+                health_threshold=health_threshold,
+            )
+            n += wo is not None
+        return n
+
+    async def open_work_orders(
+        asset_type: str, version: int, values: Mapping[str, Mapping[str, float]]
+    ) -> None:
+        await asyncio.to_thread(open_all, asset_type, version, values)
+
+    return open_work_orders
+
+
 def _fatal(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     """A core task that ends on its own is fatal: log why and stop the platform."""
     if task.cancelled() or stop.is_set():
@@ -96,6 +144,13 @@ def _fatal(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         "%s stopped unexpectedly: %r; shutting down", task.get_name(), exc, exc_info=exc
     )
     stop.set()
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    """A background task that ends by an error is logged at once, not only at shutdown."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        _LOGGER.error("%s stopped: %r", task.get_name(), exc, exc_info=exc)
 
 
 class _QuietServer(uvicorn.Server):
@@ -218,7 +273,7 @@ class Platform:
             # Embedded mode has one ingest writer: everything at or below its committed
             # sequence is stored, so its consumer restarts right after it (see
             # Bus.pull_consumer). Cluster mode partitions the stream per writer.
-            routes = RouteCache(registry.device_route)
+            routes = RouteCache(platform_routes(registry, computed=PREDICTION_MEASUREMENTS))
             self.routes = routes
             worker: IngestWorker | None = None
             if s.ingest.in_process:  # off in `ironbridge api` (cluster: `worker ingest`)
@@ -304,6 +359,8 @@ class Platform:
                 registry,
                 await bus.pull_consumer("IB_NORM", RULES_CONSUMER, filter_subject="ib.norm.points"),
                 await bus.pull_consumer("IB_RAW", EVENTS_CONSUMER, filter_subject="ib.v1.*.events"),
+                telemetry=store,
+                smtp=smtp_config(s),
             )
             self._tasks.append(asyncio.create_task(rules_worker.run(stop), name="rules-worker"))
             from ironbridge.analytics.sites import SiteRepository
@@ -312,18 +369,56 @@ class Platform:
             ctx.plant_sites = SiteRepository(registry.engine)
             ctx.connectors = ConnectorManager(ConnectorRepository(registry.engine), bus)
             self._tasks.append(asyncio.create_task(ctx.connectors.run(stop), name="connectors"))
+            from ironbridge.connect.edge_nodes import EdgeNodes
             from ironbridge.connect.sparkplug_host import SparkplugHost
 
-            spb_host = SparkplugHost(bus.client, bus)
+            def tenant_of(device_id: str) -> tuple[str, str] | None:
+                try:
+                    device = registry.get_device(None, device_id)
+                    return device.tenant_id, registry.get_tenant(None, device.tenant_id).path
+                except NotFound:
+                    return None
+
+            edge_nodes = EdgeNodes(registry.engine, policy=s.edge.policy, tenant_of=tenant_of)
+            ctx.extra["edge_nodes"] = edge_nodes
+            spb_host = SparkplugHost(bus.client, bus, nodes=edge_nodes)
             ctx.extra["sparkplug_host"] = spb_host
             self._tasks.append(asyncio.create_task(spb_host.run(stop), name="sparkplug-host"))
-            from ironbridge.aftersales import Aftersales, run_sla_watch
+            from ironbridge.aftersales import (
+                Aftersales,
+                run_auto_dispatch,
+                run_due_scan,
+                run_sla_watch,
+            )
 
             ctx.aftersales = Aftersales(registry.engine, registry, store)
             rules_worker.alarm_hooks.append(work_order_action(ctx.aftersales))
-            self._tasks.append(
-                asyncio.create_task(run_sla_watch(ctx.aftersales, stop), name="aftersales-sla")
+            a = s.aftersales
+            ctx.predict.score_hooks.append(
+                prediction_work_order_action(ctx.aftersales, a.rul_threshold_h, a.health_threshold)
             )
+            self._tasks.append(
+                asyncio.create_task(
+                    run_sla_watch(ctx.aftersales, stop, a.sla_check_s), name="aftersales-sla"
+                )
+            )
+            if a.due_scan_s > 0:
+                self._tasks.append(
+                    asyncio.create_task(
+                        run_due_scan(ctx.aftersales, stop, a.due_scan_s), name="aftersales-due"
+                    )
+                )
+            if a.dispatch_s > 0:
+                self._tasks.append(
+                    asyncio.create_task(
+                        run_auto_dispatch(
+                            ctx.aftersales, stop, a.dispatch_s, a.dispatch_time_limit_s
+                        ),
+                        name="aftersales-dispatch",
+                    )
+                )
+            for task in self._tasks:
+                task.add_done_callback(_log_end)
             self.ctx = ctx
             http_task = asyncio.create_task(http.serve(), name="http-api")
             while not http.started:

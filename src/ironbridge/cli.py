@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ironbridge import __version__
+from ironbridge.gctune import tune_gc
 from ironbridge.predict_cli import predict_app
 from ironbridge.settings import Settings
 
@@ -437,7 +438,13 @@ def edge(
     cfg = load_config(config)
 
     async def main(stop: asyncio.Event) -> None:
-        await EdgeAgent(cfg).run(stop)
+        import signal
+
+        agent = EdgeAgent(cfg)
+        loop = asyncio.get_running_loop()
+        # SIGUSR1: stop collecting, keep forwarding (empty the buffer before a shutdown)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(agent.pause_sources()))
+        await agent.run(stop)
 
     _run(main)
 
@@ -484,25 +491,36 @@ def admin_migrate(
     )
 
 
-@worker_app.command("ingest")
-def worker_ingest(
-    config: ConfigFile = None,
-    data_dir: DataDir = None,
-    worker_id: Annotated[
-        str | None, typer.Option("--id", help="Worker id (default <host>-<pid>).")
-    ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Port of /healthz, /readyz, /metrics.")
-    ] = None,
-) -> None:
-    """Run an ingest worker: holds IB_RAW partitions, commits them to the store."""
+WorkerId = Annotated[str | None, typer.Option("--id", help="Worker id (default <host>-<pid>).")]
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", help="Port of /healthz, /readyz, /metrics.")
+]
+
+
+def _worker_settings(
+    config: Path | None, data_dir: Path | None, metrics_port: int | None
+) -> Settings:
+    """Settings of a worker process, with logging configured."""
     from ironbridge.app import configure_logging
-    from ironbridge.cluster.ingest_role import run_ingest_worker
 
     settings = load_settings(config, data_dir)
     if metrics_port is not None:
         settings.ingest.metrics_port = metrics_port
     configure_logging(settings.log_level)
+    return settings
+
+
+@worker_app.command("ingest")
+def worker_ingest(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    worker_id: WorkerId = None,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Run an ingest worker: holds IB_RAW partitions, commits them to the store."""
+    from ironbridge.cluster.ingest_role import run_ingest_worker
+
+    settings = _worker_settings(config, data_dir, metrics_port)
 
     async def main(stop: asyncio.Event) -> None:
         await run_ingest_worker(settings, stop, worker_id)
@@ -510,8 +528,27 @@ def worker_ingest(
     _run(main)
 
 
+@worker_app.command("rules")
+def worker_rules(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    worker_id: WorkerId = None,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Run a rules worker: holds partitions of the assets, evaluates their rules, raises alarms."""
+    from ironbridge.cluster.rules_role import run_rules_worker
+
+    settings = _worker_settings(config, data_dir, metrics_port)
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_rules_worker(settings, stop, worker_id)
+
+    _run(main)
+
+
 def main() -> None:
     """Entry point of the ``ironbridge`` script."""
+    tune_gc()
     with contextlib.suppress(KeyboardInterrupt):
         app()
 

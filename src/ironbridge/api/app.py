@@ -13,6 +13,7 @@ from ironbridge.api.routers import alarms as alarms_router
 from ironbridge.api.routers import assets, auth, devices, ingest, query, telemetry, tenants
 from ironbridge.api.routers import chain as chain_router
 from ironbridge.api.routers import connectors as connectors_router
+from ironbridge.api.routers import edge as edge_router
 from ironbridge.api.routers import fleet as fleet_router
 from ironbridge.api.routers import j1939 as j1939_router
 from ironbridge.api.routers import plant as plant_router
@@ -54,6 +55,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         connectors_router,
         plant_router,
         aftersales_router,
+        edge_router,
     ):
         app.include_router(module.router)
 

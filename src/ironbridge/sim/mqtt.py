@@ -314,7 +314,8 @@ class FleetSimulator:
                             self.tick(kind, every + (now - at))
                             due[kind] = now + every
                 self._sample_rates()
-                stop.wait(max(0.0, min(due.values()) - time.monotonic()))
+                # an empty fleet (a plant-only demo) just waits for the stop
+                stop.wait(max(0.0, min(due.values(), default=now + 1.0) - time.monotonic()))
         finally:
             self.close()
 

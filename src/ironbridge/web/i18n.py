@@ -1,4 +1,9 @@
-"""Message catalogues of the console (``i18n/<lang>.json``) and the language choice."""
+"""Message catalogues of the console and the language choice.
+
+The core catalogue is ``i18n/<lang>.json``; each console area may add its own
+``i18n/<area>.<lang>.json`` (for example ``plant.zh.json``), merged in name order, so
+areas keep their strings next to each other without editing one shared file.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +29,18 @@ def catalogue(lang: str) -> dict[str, str]:
 
 
 def _load(lang: str) -> dict[str, str]:
-    text = resources.files("ironbridge.web").joinpath("i18n", f"{lang}.json").read_text("utf-8")
-    data = json.loads(text)
-    return {str(k): str(v) for k, v in data.items()}
+    folder = resources.files("ironbridge.web").joinpath("i18n")
+    areas = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name.endswith(f".{lang}.json") and entry.name != f"{lang}.json"
+    )
+    names = [f"{lang}.json", *areas]
+    messages: dict[str, str] = {}
+    for name in names:
+        data = json.loads(folder.joinpath(name).read_text("utf-8"))
+        messages.update({str(k): str(v) for k, v in data.items()})
+    return messages
 
 
 def choose_language(cookie: str | None, accept_language: str | None) -> str:

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from ironbridge.api.auth import Ctx, CurrentUser
 from ironbridge.api.context import ApiContext
 from ironbridge.api.responses import FastJSON
-from ironbridge.model import Asset, InvalidInput, Principal, now_us
+from ironbridge.model import Asset, InvalidInput, Principal, TransientError, now_us
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 
@@ -152,8 +152,11 @@ async def _stream(
     deadline = time.monotonic() + lifetime_s
     previous: bytes | None = None
     while time.monotonic() < deadline:
-        data = orjson.dumps(await produce())
-        if data != previous:
+        try:
+            data: bytes | None = orjson.dumps(await produce())
+        except TransientError:  # the store is busy: keep the stream, try at the next tick
+            data = None
+        if data is not None and data != previous:
             previous = data
             yield b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
         else:
@@ -236,4 +239,51 @@ async def ingest_stream(
     return _sse(_stream(request, produce, "ingest", interval, STREAM_LIFETIME_S))
 
 
-__all__ = ["all_assets", "fleet_summary", "latest_of", "router"]
+#: work-order states on the service board (closed and cancelled orders leave it)
+BOARD_STATES = (
+    "new", "assigned", "en_route", "on_site", "in_progress", "on_hold", "completed",
+)  # fmt: skip
+
+
+def work_order_board(ctx: ApiContext, who: Principal, limit: int = 2000) -> dict[str, Any]:
+    """The service board: every visible order on it, with its due times (µs)."""
+    if ctx.aftersales is None:
+        return {"orders": []}
+    rows = ctx.aftersales.list_work_orders(who, states=list(BOARD_STATES), limit=limit)
+    return {
+        "orders": [
+            {
+                "id": w.id,
+                "asset_id": w.asset_id,
+                "title": w.title,
+                "source": w.source.value,
+                "priority": w.priority.value,
+                "state": w.state.value,
+                "technician_id": w.technician_id,
+                "station_id": w.station_id,
+                "lat": w.lat,
+                "lon": w.lon,
+                "created_us": w.created_us,
+                "response_due_us": w.response_due_us,
+                "repair_due_us": w.repair_due_us,
+                "arrived_us": w.arrived_us,
+                "completed_us": w.completed_us,
+            }
+            for w in rows
+        ]
+    }
+
+
+@router.get("/work-orders/stream")
+async def work_orders_stream(
+    request: Request, ctx: Ctx, who: CurrentUser, interval: Interval = 2.0
+) -> StreamingResponse:
+    """SSE: a ``board`` event with the open and completed work orders whenever one changes."""
+
+    async def produce() -> dict[str, Any]:
+        return await run_in_threadpool(work_order_board, ctx, who)
+
+    return _sse(_stream(request, produce, "board", interval, STREAM_LIFETIME_S))
+
+
+__all__ = ["all_assets", "fleet_summary", "latest_of", "router", "work_order_board"]

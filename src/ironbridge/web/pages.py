@@ -37,7 +37,33 @@ PAGES: dict[str, tuple[str, str]] = {
     "alarms": ("/alarms", "nav.alarms"),
     "ingest": ("/ingest", "nav.ingest"),
     "chains": ("/chains", "nav.chains"),
+    "plant": ("/plant", "plant.nav_line"),
+    "plant_oee": ("/plant/oee", "plant.nav_oee"),
+    "plant_spc": ("/plant/spc", "plant.nav_spc"),
+    "service": ("/service", "aftersales.nav"),
+    "predict": ("/predict", "predict.nav"),
+    "edge": ("/edge", "nav.edge"),
 }
+#: the side navigation's sections: catalogue key of the heading -> page names, in order;
+#: a page of PAGES in no section is listed under the last one
+NAV_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("nav.section_fleet", ("overview", "map", "alarms", "predict")),
+    ("nav.section_plant", ("plant", "plant_oee", "plant_spc")),
+    ("nav.section_service", ("service", "chains")),
+    ("nav.section_setup", ("assets", "asset_types", "devices", "edge", "ingest")),
+)
+
+
+def nav_sections() -> list[tuple[str, list[str]]]:
+    """The navigation's sections with their pages; every page of PAGES appears once."""
+    placed = {name for _, names in NAV_SECTIONS for name in names}
+    sections = [(title, [n for n in names if n in PAGES]) for title, names in NAV_SECTIONS]
+    sections[-1][1].extend(n for n in PAGES if n not in placed)
+    return [(title, names) for title, names in sections if names]
+
+
+#: the after-sales pages after the board (/service): sub-tabs of the one "service" entry
+SERVICE_TABS = ("technicians", "parts", "due", "kpis")
 
 
 def _lang(request: Request) -> str:
@@ -66,6 +92,7 @@ def render(request: Request, template: str, page: str, **extra: Any) -> HTMLResp
         languages=LANGUAGES,
         page=page,
         pages=PAGES,
+        nav=nav_sections(),
         version=__version__,
         path=request.url.path,
         **extra,
@@ -87,6 +114,10 @@ for _name, (_path, _title) in PAGES.items():
     router.add_api_route(_path, _page(_name, f"{_name}.html"), methods=["GET"])
 router.add_api_route("/assets/{asset_id}", _page("asset", "asset.html"), methods=["GET"])
 router.add_api_route("/chains/{chain_name}", _page("chain", "chain.html"), methods=["GET"])
+for _tab in SERVICE_TABS:
+    router.add_api_route(
+        f"/service/{_tab}", _page("service", f"service_{_tab}.html"), methods=["GET"]
+    )
 
 
 @router.get("/login")
@@ -111,4 +142,4 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(router)
 
 
-__all__ = ["PAGES", "mount_console", "render", "router"]
+__all__ = ["NAV_SECTIONS", "PAGES", "mount_console", "nav_sections", "render", "router"]

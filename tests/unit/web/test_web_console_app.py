@@ -150,7 +150,7 @@ async def test_pages_redirect_to_login_then_render_in_the_chosen_language(
     assert "login-form" in (await client.get("/login")).text
     client.cookies.set(SESSION_COOKIE, _token(ctx))
     for path in ("/", "/map", "/assets", "/assets/v-moving", "/asset-types", "/devices",
-                 "/alarms", "/ingest"):  # fmt: skip
+                 "/alarms", "/ingest", "/predict"):  # fmt: skip
         r = await client.get(path)
         assert r.status_code == 200, path
         assert 'data-page="' in r.text
@@ -187,13 +187,57 @@ def test_language_choice() -> None:
 def test_every_console_string_is_in_both_catalogues() -> None:
     en, zh = catalogue("en"), catalogue("zh")
     assert set(en) == set(zh)
-    raw_zh = orjson.loads((WEB / "i18n" / "zh.json").read_bytes())
-    assert set(raw_zh) >= set(orjson.loads((WEB / "i18n" / "en.json").read_bytes()))
+    english_files = list((WEB / "i18n").glob("*en.json"))
+    assert len(english_files) >= 2, "the core catalogue and at least one area catalogue"
+    for english in english_files:
+        chinese = english.with_name(english.name[: -len("en.json")] + "zh.json")
+        raw_zh = orjson.loads(chinese.read_bytes())
+        assert set(raw_zh) == set(orjson.loads(english.read_bytes())), english.name
     used: set[str] = set()
     for template in (WEB / "templates").glob("*.html"):
         used |= set(re.findall(r"t\('([a-z_]+\.[a-z_.]+)'\)", template.read_text()))
-    used |= set(
-        re.findall(r'\bt\("([a-z_]+\.[a-z_.]+)"\)', (WEB / "static" / "console.js").read_text())
-    )
+    for script in (WEB / "static").glob("*.js"):
+        used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z_.]+)"\)', script.read_text()))
     assert used, "the scan found no strings"
     assert not sorted(used - set(en)), "strings missing from the catalogues"
+
+
+def test_every_page_is_in_exactly_one_nav_section() -> None:
+    from ironbridge.web.pages import PAGES, nav_sections
+
+    listed = [name for _, names in nav_sections() for name in names]
+    assert sorted(listed) == sorted(PAGES)
+    assert len(listed) == len(set(listed))
+    en = catalogue("en")
+    assert all(title in en for title, _ in nav_sections())
+
+
+async def test_chart_answers_every_series_in_one_request_with_extremes_kept(
+    client: httpx.AsyncClient, ctx: ApiContext
+) -> None:
+    refs = {r.measurement: r.id for r in ctx.registry.series_of(None, ["v-never"])}
+    end = (now_us() // 60_000_000) * 60_000_000
+    ts = end - 86_400_000_000 + np.arange(86_400, dtype=np.int64) * 1_000_000
+    speed = 50 + 10 * np.sin(np.arange(86_400) / 900.0)
+    speed[40_000] = 299.0  # one second of a spike in a day
+    lat = np.full(86_400, 36.5)
+    ctx.store.append(
+        PointBatch(
+            np.concatenate((np.full(86_400, refs["speed"]), np.full(86_400, refs["latitude"]))),
+            np.concatenate((ts, ts)),
+            np.concatenate((speed, lat)),
+        )
+    )
+    client.cookies.set(SESSION_COOKIE, _token(ctx))
+    params = {"asset": "v-never", "start": str((end - 86_400_000_000) // 1000)}
+    params.update(end=str(end // 1000), max_points="800")
+    body = (await client.get("/api/v1/telemetry/chart", params=params)).json()
+    by = {s["measurement"]: s for s in body["series"]}
+    assert set(by) == {"speed", "latitude"}  # longitude has no points in the range
+    assert all(len(s["ts"]) <= 800 for s in by.values())
+    assert max(by["speed"]["value"]) == 299.0
+    assert min(by["speed"]["value"]) == float(speed.min())
+    assert by["speed"]["ts"] == sorted(by["speed"]["ts"])
+    bad = await client.get("/api/v1/telemetry/chart", params={**params, "max_points": "2"})
+    assert bad.status_code == 422
+    assert "max_points" in bad.text

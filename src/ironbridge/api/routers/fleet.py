@@ -326,5 +326,8 @@ async def endpoints(ctx: Ctx, who: CurrentUser) -> dict[str, Any]:
             "published": st.published,
             "publish_errors": st.publish_errors,
             "dropped_measurements": st.dropped_measurements,
+            "reassembled": st.reassembled,
+            "retransmission_requests": st.retransmission_requests,
+            "refused_full": st.refused_full,
         }
     return {"enabled": bool(servers), "endpoints": out}

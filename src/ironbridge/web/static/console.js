@@ -80,9 +80,17 @@
 
   function chart(el) {
     const c = echarts.init(el, null, {renderer: "canvas"});
-    new ResizeObserver(() => { if (!c.isDisposed()) c.resize(); }).observe(el);
+    /* The observer also reports the size the chart was created with: no second render. */
+    let w = el.clientWidth, h = el.clientHeight;
+    new ResizeObserver(() => {
+      if (c.isDisposed() || (el.clientWidth === w && el.clientHeight === h)) return;
+      w = el.clientWidth; h = el.clientHeight; c.resize();
+    }).observe(el);
     return c;
   }
+  /* shared with the area scripts (plant, service, predictions, chain), loaded after this one */
+  IB.chart = chart;
+  window.IB = IB;
 
   /* The alarm service belongs to the rules package; the console adapts to its shape. */
   const alarmsApi = {
@@ -264,7 +272,7 @@
     const enc = encodeURIComponent(id);
     const asset = await early.asset;
     $("#asset-title").textContent = asset.name && asset.name !== asset.id ? asset.name + " (" + asset.id + ")" : asset.id;
-    const type = await api("/api/v1/asset-types/" + encodeURIComponent(asset.type_name)).catch(() => ({measurements: []}));
+    const type = await early.type.catch(() => ({measurements: []}));
     const units = {};
     (type.measurements || []).forEach((m) => { units[m.name] = m.unit || ""; });
     const attrs = Object.assign({[t("assets.type")]: asset.type_name}, asset.attributes);
@@ -465,6 +473,9 @@
       xAxis: {type: "time", min: (v) => Math.min(v.min, Date.now() - 300e3)}, yAxis: {type: "value", splitLine: {lineStyle: {color: "#2a3441"}}},
       series: [{type: "line", showSymbol: false, areaStyle: {opacity: 0.15}, data: rate}],
     }));
+    /* Ready once both the first figures (SSE) and the dead letters are on the page. */
+    let stats;
+    const shown = new Promise((resolve) => { stats = resolve; });
     live("/api/v1/live/ingest/stream", "ingest", (s) => {
       $("#i-rate").textContent = fmt(s.points_per_s);
       $("#i-points").textContent = fmt(s.points);
@@ -474,10 +485,12 @@
       $("#i-unacked").textContent = fmt(s.unacked);
       $("#i-commit").textContent = fmt(s.last_commit_ms);
       if (s.history) { rate.splice(0, rate.length, ...s.history); c.setOption({series: [{data: rate}]}); }
+      stats();
     });
     const d = await api("/api/v1/ingest/dead-letters?limit=100");
     const rows = d.dead_letters || [];
     $("#dead-body").innerHTML = rows.length ? rows.map((x) => `<tr><td>${esc(when(Date.parse(x.received)))}</td><td>${esc(x.device_id)}</td><td>${esc(x.field)}</td><td class="wrap">${esc(x.reason)}</td><td class="wrap muted"><code>${esc(x.payload.slice(0, 160))}</code></td></tr>`).join("") : `<tr><td colspan="5" class="muted">${esc(t("ingest.no_dead"))}</td></tr>`;
+    await shown;
     ready();
   }
 
@@ -485,13 +498,16 @@
   const early = {};
   if (IB.page === "overview" || IB.page === "map") feed("/api/v1/live/fleet/stream", "fleet");
   if (IB.page === "asset") {
-    const r = new URLSearchParams(location.search).get("range");
-    const span = RANGES[r] || RANGES["24h"], end = Date.now();
+    const q = new URLSearchParams(location.search), r = q.get("range");
+    /* ?end=<epoch ms> pins the window's end (benchmarks over a stored dataset). */
+    const span = RANGES[r] || RANGES["24h"], end = Number(q.get("end")) || Date.now();
     early.window = [end - span, end];
     early.chart = api("/api/v1/telemetry/chart?" + new URLSearchParams({asset: IB.asset, start: String(end - span), end: String(end), max_points: String(chartPoints())}));
     early.chart.catch(() => {});
     early.asset = api("/api/v1/assets/" + encodeURIComponent(IB.asset));
     early.asset.catch(() => {});
+    early.type = early.asset.then((a) => api("/api/v1/asset-types/" + encodeURIComponent(a.type_name)));
+    early.type.catch(() => {});
   }
 
   const PAGES = {login: loginPage, overview: overviewPage, map: mapPage, assets: assetsPage, asset: assetPage, asset_types: assetTypesPage, devices: devicesPage, alarms: alarmsPage, ingest: ingestPage};
