@@ -9,7 +9,7 @@ is a raw binary COPY of the same rows into an unindexed table in the same batch 
 Then the query latencies of the core query benchmark's shapes on PostgreSQL next to
 DuckDB (same points loaded into both).
 
-Run: .venv/bin/python bench/cluster.py [--quick]
+Run: .venv/bin/python bench/cluster.py [--quick] [--no-queries] [--workers 1,2,4] [--profile]
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import psycopg
@@ -41,6 +45,7 @@ from ironbridge.store import Agg, PointBatch  # noqa: E402
 from ironbridge.store.duckdb import DuckDBTelemetryStore  # noqa: E402
 from ironbridge.store.postgres import PostgresTelemetryStore  # noqa: E402
 from ironbridge.store.postgres.store import encode_copy  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 RESULTS = HERE / "results" / "cluster.json"
 PARTITIONS = 8
@@ -88,38 +93,133 @@ def count(url: str) -> int:
             return 0
 
 
-def run_workers(root: Path, env: dict[str, str], n: int, total: int, url: str) -> float:
+def run_workers(
+    root: Path,
+    env: dict[str, str],
+    n: int,
+    total: int,
+    url: str,
+    cluster: NatsCluster,
+    profile: bool = False,
+) -> tuple[float, dict[str, float]]:
+    """Start ``n`` workers on the filled stream; return (points/s, CPU seconds by role).
+
+    The clock and the CPU counters start when the first worker reports ready (it holds
+    its place in the lease table, so it is about to consume); imports and connecting are
+    not counted, everything after is. The rate is the whole backlog over that time.
+    (Timing from the first stored point instead overstated the rate on a quiet machine,
+    where one partition's commits can land in a burst after most of the work was done.)
+    """
     workers = [WorkerProcess(root, f"b{n}-w{i}", env).start() for i in range(n)]
+    spies: list[subprocess.Popen[bytes]] = []
     try:
-        first_t = None
+        deadline = time.monotonic() + 120
+        while not _any_ready(workers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no worker became ready")
+            time.sleep(0.02)
+        first_t = time.monotonic()
+        first_c = count(url)
+        cpu0 = cpu_by_role(workers, cluster, url)
+        if profile:
+            spies = [start_profiler(w) for w in workers]
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             c = count(url)
             now = time.monotonic()
-            if c > 0 and first_t is None:
-                first_t, first_c = now, c
             if c >= total:
-                assert first_t is not None
-                return (total - first_c) / max(now - first_t, 1e-3)
-            time.sleep(0.2)
+                cpu1 = cpu_by_role(workers, cluster, url)
+                cpu = {k: round(cpu1[k] - cpu0.get(k, 0.0), 2) for k in cpu1}
+                cpu["wall_s"] = round(now - first_t, 2)
+                cpu["stored_before_start"] = first_c
+                return (total - first_c) / max(now - first_t, 1e-3), cpu
+            time.sleep(0.1)
         raise RuntimeError("ingest did not finish")
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         for w in workers:
             w.stop()
 
 
-def raw_copy_rate(url: str, rows: tuple[np.ndarray, np.ndarray, np.ndarray], batch: int) -> float:
-    s, t, v = rows
+def _any_ready(workers: list[WorkerProcess]) -> bool:
+    """True once a worker answers its readiness probe with 200 (not listening yet: no)."""
+    for w in workers:
+        try:
+            if w.get("/readyz").status_code == 200:
+                return True
+        except httpx.HTTPError:
+            continue
+    return False
+
+
+def cpu_by_role(workers: list[WorkerProcess], cluster: NatsCluster, url: str) -> dict[str, float]:
+    out = {"workers_cpu_s": 0.0, "nats_cpu_s": 0.0, "postgres_cpu_s": 0.0}
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE bench_raw (series bigint, ts bigint, value float8)")
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    for (pid,) in pids:  # the workers' backends (same machine: /proc is readable)
+        out["postgres_cpu_s"] += cpu_seconds(int(pid))
+    for w in workers:
+        if w.proc is not None:
+            out["workers_cpu_s"] += cpu_seconds(w.proc.pid)
+    for node in cluster.nodes:
+        if node.proc is not None:
+            out["nats_cpu_s"] += cpu_seconds(node.proc.pid)
+    return out
+
+
+def start_profiler(w: WorkerProcess) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy`` in the venv; not a dependency) on one worker."""
+    spy = Path(sys.executable).parent / "py-spy"
+    out = Path(tempfile.gettempdir()) / f"ironbridge-cluster-profile-{w.worker_id}.txt"
+    print(f"profiling {w.worker_id} into {out}", flush=True)
+    assert w.proc is not None
+    return subprocess.Popen(
+        [str(spy), "record", "-p", str(w.proc.pid), "-r", "200", "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def raw_copy_rate(
+    url: str, rows: tuple[np.ndarray, np.ndarray, np.ndarray], batch: int, keyed: bool = False
+) -> tuple[float, float]:
+    """Binary COPY of the rows from one connection, ``batch`` rows a transaction.
+
+    ``keyed=False``: into an unindexed, unpartitioned table (the storage floor).
+    ``keyed=True``: into the store's own ``tm_points`` (daily partitions, primary key
+    (series, ts)), without roll-ups, latest values or checkpoints: what any one
+    value per (series, ts) table costs before ironbridge adds anything.
+
+    Returns:
+        (points/s, CPU seconds of the client and its PostgreSQL backend).
+    """
+    s, t, v = rows
+    table = "tm_points"
+    if keyed:
+        store = PostgresTelemetryStore(url)
+        store.ensure_partitions({int(d) for d in np.unique(t // (86_400 * S))})
+        store.close()
+    else:
+        table = "bench_raw"
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not keyed:
+            conn.execute("CREATE TABLE bench_raw (series bigint, ts bigint, value float8)")
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        cpu0 = cpu_seconds(int(backend)) + time.process_time()
         started = time.perf_counter()
         for i in range(0, s.shape[0], batch):
             with (
                 conn.transaction(),
-                conn.cursor().copy("COPY bench_raw FROM STDIN (FORMAT BINARY)") as cp,
+                conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as cp,
             ):
                 cp.write(encode_copy(s[i : i + batch], t[i : i + batch], v[i : i + batch]))
-        return s.shape[0] / (time.perf_counter() - started)
+        rate = s.shape[0] / (time.perf_counter() - started)
+        return rate, cpu_seconds(int(backend)) + time.process_time() - cpu0
 
 
 def query_latencies(pg_url: str, points: int, repeat: int) -> list[dict[str, Any]]:
@@ -180,10 +280,18 @@ def main() -> None:
     ap.add_argument("--per-message", type=int, default=100)
     ap.add_argument("--messages", type=int, default=0)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--no-queries", action="store_true", help="skip the query latencies")
+    ap.add_argument(
+        "--profile", action="store_true", help="py-spy each worker (pip install py-spy)"
+    )
     args = ap.parse_args()
     messages = args.messages or (2_000 if args.quick else 10_000)
     counts = [int(x) for x in args.workers.split(",")]
-    result: dict[str, Any] = {"messages": messages, "per_message": args.per_message}
+    result: dict[str, Any] = {
+        "messages": messages,
+        "per_message": args.per_message,
+        "load_average_start": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cluster = NatsCluster(root / "nats").start()
@@ -209,9 +317,11 @@ def main() -> None:
                             "IRONBRIDGE_INGEST__PARTITIONS": str(PARTITIONS),
                             "IRONBRIDGE_LOG_LEVEL": "WARNING",
                         }
-                        rate = run_workers(root, env, n, total, tele_url)
-                        rows.append({"workers": n, "points_per_s": round(rate)})
-                        print(f"{n} worker(s): {rate:,.0f} points/s", flush=True)
+                        rate, cpu = run_workers(
+                            root, env, n, total, tele_url, cluster, args.profile
+                        )
+                        rows.append({"workers": n, "points_per_s": round(rate), **cpu})
+                        print(f"{n} worker(s): {rate:,.0f} points/s; {cpu}", flush=True)
                 # baseline: the same rows by raw binary COPY, same batch size as ingest's fetch
                 with pg_database() as raw_url:
                     sid = np.array([series[s.split(".")[2]] for s, _ in msgs], np.int64)
@@ -219,23 +329,46 @@ def main() -> None:
                     s_all = np.repeat(sid, args.per_message)
                     t_all = np.concatenate([np.asarray(d["ts"], np.int64) * 1000 for d in docs])
                     v_all = np.concatenate([np.asarray(d["values"]["temperature"]) for d in docs])
-                    copy_rate = raw_copy_rate(
+                    copy_rate, copy_cpu = raw_copy_rate(
                         raw_url, (s_all, t_all, v_all), 2000 * args.per_message // 10
                     )
+                with pg_database() as keyed_url:
+                    keyed_rate, keyed_cpu = raw_copy_rate(
+                        keyed_url, (s_all, t_all, v_all), 2000 * args.per_message // 10, True
+                    )
+                millions = total / 1e6
+                result["raw_copy_cpu_s_per_m"] = round(copy_cpu / millions, 2)
+                result["keyed_copy_cpu_s_per_m"] = round(keyed_cpu / millions, 2)
                 for r in rows:
                     r["vs_raw_copy"] = round(r["points_per_s"] / copy_rate, 3)
+                    r["vs_keyed_copy"] = round(r["points_per_s"] / keyed_rate, 3)
+                    spent = r["workers_cpu_s"] + r["nats_cpu_s"] + r["postgres_cpu_s"]
+                    r["cpu_s_per_m"] = round(spent / millions, 2)
                 result["ingest"] = rows
                 result["raw_copy_points_per_s"] = round(copy_rate)
-            with pg_database() as q_url:
-                result["queries"] = query_latencies(
-                    q_url, 400_000 if args.quick else 4_000_000, 3 if args.quick else 7
-                )
+                result["keyed_copy_points_per_s"] = round(keyed_rate)
+                result["load_average"] = os.getloadavg()
+            result["queries"] = []
+            if not args.no_queries:
+                with pg_database() as q_url:
+                    result["queries"] = query_latencies(
+                        q_url, 400_000 if args.quick else 4_000_000, 3 if args.quick else 7
+                    )
         finally:
             cluster.stop()
     print(f"\nraw PostgreSQL binary COPY: {result['raw_copy_points_per_s']:,} points/s")
-    print(f"{'workers':>8} {'points/s':>12} {'vs COPY':>8}")
+    print(f"same COPY into keyed tm_points: {result['keyed_copy_points_per_s']:,} points/s")
+    print(
+        f"CPU s per million points: raw COPY {result['raw_copy_cpu_s_per_m']},"
+        f" keyed COPY {result['keyed_copy_cpu_s_per_m']} (client + backend)"
+    )
+    print(f"load average: start {result['load_average_start']}, end {result['load_average']}")
+    print(f"{'workers':>8} {'points/s':>12} {'vs COPY':>8} {'vs keyed':>9} {'CPU s/M':>8}")
     for r in result["ingest"]:
-        print(f"{r['workers']:>8} {r['points_per_s']:>12,} {r['vs_raw_copy']:>8.1%}")
+        print(
+            f"{r['workers']:>8} {r['points_per_s']:>12,} {r['vs_raw_copy']:>8.1%}"
+            f" {r['vs_keyed_copy']:>9.1%} {r['cpu_s_per_m']:>8}"
+        )
     print(f"\n{'query':<40} {'DuckDB ms':>10} {'PostgreSQL ms':>14}")
     for q in result["queries"]:
         print(f"{q['query']:<40} {q['duckdb_ms']:>10} {q['postgresql_ms']:>14}")
