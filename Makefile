@@ -45,7 +45,7 @@ browser:
 	fi
 
 test: $(STAMP) browser lint typecheck contracts
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
 
 # The core benchmarks (issue-specific ones: bench/<name>.py, each with --quick).
 BENCHES ?= ingest query

@@ -19,6 +19,15 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ADMIN_PASSWORD = "admin-test-password"
+#: factor on every wait's time limit. A limit only bounds how long a failing test hangs;
+#: a passing test returns as soon as its condition holds. CI shares two cores with
+#: three NATS nodes, PostgreSQL and the platform, so limits there are generous.
+PATIENCE = float(os.environ.get("IRONBRIDGE_TEST_PATIENCE", "3" if IN_CI else "1"))
+
+
+def patience(timeout: float) -> float:
+    """Return the time limit of a wait, scaled by :data:`PATIENCE`."""
+    return timeout * PATIENCE
 
 
 def free_port() -> int:
@@ -40,7 +49,11 @@ def require(available: bool, what: str, how: str) -> None:
 def wait_for(
     condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = ""
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``.
+
+    ``timeout`` is scaled by :data:`PATIENCE`.
+    """
+    timeout = patience(timeout)
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while time.monotonic() < deadline:

@@ -502,7 +502,7 @@ def stored(pg_url: str) -> tuple[set[tuple[int, int]], int, int]:
     return {(int(s), int(t)) for s, t in rows}, len(rows), int(rolled)
 
 
-def assert_exactly_once(pg_url: str, pub: Publisher, timeout: float = 90.0) -> None:
+def assert_exactly_once(pg_url: str, pub: Publisher, timeout: float = 30.0) -> None:
     def caught_up() -> bool:
         keys, _, _ = stored(pg_url)
         return pub.acked <= keys

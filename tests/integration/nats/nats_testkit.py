@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from harness import patience
 from ironbridge.bus import EmbeddedNatsServer
 
 
@@ -57,7 +58,7 @@ def make_server(data_dir: Path, **kwargs: Any) -> EmbeddedNatsServer:
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
     """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while not predicate():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what or predicate}")
@@ -66,7 +67,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = 
 
 async def await_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> None:
     """Async version of :func:`wait_until` (``predicate`` may be async)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while True:
         result = predicate()
         if asyncio.iscoroutine(result):

@@ -9,9 +9,12 @@ from typing import Any
 
 import orjson
 
+from harness import patience
+
 
 async def until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     """Poll ``condition`` on the loop until truthy; fail after ``timeout`` seconds."""
+    timeout = patience(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
