@@ -91,7 +91,13 @@ def test_pending_node_is_dropped_until_approved(approving: PlatformProcess) -> N
         return found[0]["state"] if found else None
 
     wait_for(lambda: state() == "pending", 30, what="the node pending")
-    view = api.get(f"/api/v1/edge/agents/{NODE}").json()
+
+    def dropped() -> dict[str, Any] | None:
+        # the NBIRTH makes the node pending; the DBIRTH's value, dropped, may come later
+        view: dict[str, Any] = api.get(f"/api/v1/edge/agents/{NODE}").json()
+        return view if view["dropped_points"] >= 1 else None
+
+    view = wait_for(dropped, 30, what="the DBIRTH's value dropped")
     assert view["kind"] == "sparkplug"
     assert view["devices"] == ["crane"]
     assert view["dropped_points"] >= 1
