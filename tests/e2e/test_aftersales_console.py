@@ -8,9 +8,7 @@ through a transition in the page and followed over SSE.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from browser_kit import shot as _shot
+from browser_kit import signed_in_page
 
-from harness import ADMIN_PASSWORD, PlatformProcess, basic, require, wait_for
+from harness import PlatformProcess, basic, wait_for
 from ironbridge.aftersales.scenario import plan_documents
 from ironbridge.sim import builtin_asset_type_texts
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 
 #: truck -> (city, engine hours, odometer, lat, lon, hours at the last oil service)
 TRUCKS = {
@@ -192,41 +189,10 @@ def orders(platform: PlatformProcess) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(
-        shutil.which("chromium") is not None or Path(CHROMIUM).exists(),
-        "Chromium",
-        "apt-get install chromium",
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def page(browser: Any, platform: PlatformProcess, orders: dict[str, int]) -> Iterator[Any]:
     """One signed-in page for the module (no script error on any page)."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(platform.url + "/login")
-    pg.fill("#username", "admin")
-    pg.fill("#password", ADMIN_PASSWORD)
-    pg.click("#login-submit")
-    pg.wait_for_url(platform.url + "/")
-    yield pg
-    context.close()
-    assert not errors, errors
-
-
-def _shot(pg: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    with signed_in_page(browser, platform.url, viewport={"width": 1440, "height": 900}) as pg:
+        yield pg
 
 
 def _open(pg: Any, url: str) -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import shot as _shot
+from browser_kit import signed_in_page
 
-from harness import ADMIN_PASSWORD, PlatformProcess, require
+from harness import PlatformProcess
 from ironbridge.chain import demo_chain, write_chain_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 
 
 @pytest.fixture(scope="module")
@@ -35,41 +31,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProce
     assert p.stop() == 0, p.log()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(
-        shutil.which("chromium") is not None or Path(CHROMIUM).exists(),
-        "Chromium",
-        "apt-get install chromium",
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser: Any, platform: PlatformProcess) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(platform.url + "/login")
-    pg.fill("#username", "admin")
-    pg.fill("#password", ADMIN_PASSWORD)
-    pg.click("#login-submit")
-    pg.wait_for_url(platform.url + "/")
-    yield pg
-    context.close()
-    assert not errors, errors
-
-
-def _shot(pg: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    with signed_in_page(browser, platform.url) as pg:
+        yield pg
 
 
 def test_chain_pages_list_dashboard_network_map_what_if_and_risk(

@@ -5,24 +5,19 @@ pushed from the page, applied and reported by the agent, shown live (SSE)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import shot, signed_in_page
 
-from harness import ADMIN_PASSWORD, PlatformProcess, provision, require
+from harness import PlatformProcess, provision
 from ironbridge.edge.agent import EdgeAgent
 from ironbridge.edge.config import EdgeConfig, UplinkConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 
 
 @pytest.fixture(scope="module")
@@ -56,35 +51,13 @@ def agent(platform: PlatformProcess, tmp_path: Path) -> Iterator[EdgeAgent]:
 
 
 @pytest.fixture
-def page(platform: PlatformProcess) -> Iterator[Any]:
-    require(
-        shutil.which("chromium") is not None or Path(CHROMIUM).exists(),
-        "Chromium",
-        "apt-get install chromium",
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.goto(platform.url + "/login")
-        pg.fill("#username", "admin")
-        pg.fill("#password", ADMIN_PASSWORD)
-        pg.click("#login-submit")
-        pg.wait_for_url(platform.url + "/")
+def page(browser: Any, platform: PlatformProcess) -> Iterator[Any]:
+    with signed_in_page(browser, platform.url, viewport={"width": 1400, "height": 900}) as pg:
         yield pg
-        context.close()
-        browser.close()
-        assert not errors, errors
 
 
 def _shot(pg: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+    shot(pg, name, full_page=True)
 
 
 def test_approve_then_push_a_configuration(

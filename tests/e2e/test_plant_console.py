@@ -4,23 +4,20 @@ of history)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import shot as _shot
+from browser_kit import sign_in, signed_in_page
 
-from harness import ADMIN_PASSWORD, PlatformProcess, require, wait_for
+from harness import PlatformProcess, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 DEMO = ("demo", "--trucks", "0", "--excavators", "0", "--gensets", "0",
         "--nev-buses", "0", "--jt808-trucks", "0")  # fmt: skip
 H_US = 3_600_000_000
@@ -44,47 +41,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProce
     assert p.stop() == 0, p.log()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(
-        shutil.which("chromium") is not None or Path(CHROMIUM).exists(),
-        "Chromium",
-        "apt-get install chromium",
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _login(browser: Any, platform: PlatformProcess, **context: Any) -> tuple[Any, Any, list[str]]:
-    ctx = browser.new_context(**{"viewport": {"width": 1366, "height": 900}, "locale": "en-US",
-                                 **context})  # fmt: skip
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(platform.url + "/login")
-    pg.fill("#username", "admin")
-    pg.fill("#password", ADMIN_PASSWORD)
-    pg.click("#login-submit")
-    pg.wait_for_url(platform.url + "/")
-    return ctx, pg, errors
+    return sign_in(browser, platform.url, **context)
 
 
 @pytest.fixture
 def page(browser: Any, platform: PlatformProcess) -> Iterator[Any]:
-    ctx, pg, errors = _login(browser, platform)
-    yield pg
-    ctx.close()
-    assert not errors, errors
-
-
-def _shot(pg: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    with signed_in_page(browser, platform.url) as pg:
+        yield pg
 
 
 def _pct(text: str) -> float:

@@ -8,8 +8,6 @@ stored: it must still be scored and ranked.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +17,13 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from browser_kit import shot, signed_in_page
 
-from harness import ADMIN_PASSWORD, PlatformProcess, basic, require, wait_for
+from harness import PlatformProcess, basic, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 pytest.importorskip("lightgbm")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 PUMP = """
 name: pump
 version: 1
@@ -141,42 +137,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProce
     assert p.stop() == 0, p.log()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(
-        shutil.which("chromium") is not None or Path(CHROMIUM).exists(),
-        "Chromium",
-        "apt-get install chromium",
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser: Any, platform: PlatformProcess) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("dialog", lambda d: d.accept())
-    pg.goto(platform.url + "/login")
-    pg.fill("#username", "admin")
-    pg.fill("#password", ADMIN_PASSWORD)
-    pg.click("#login-submit")
-    pg.wait_for_url(platform.url + "/")
-    yield pg
-    context.close()
-    assert not errors, errors
+    with signed_in_page(browser, platform.url, viewport={"width": 1440, "height": 1000}) as pg:
+        pg.on("dialog", lambda d: d.accept())
+        yield pg
 
 
 def _shot(pg: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+    shot(pg, name, full_page=True)
 
 
 def test_ranking_chart_and_registry(page: Any, platform: PlatformProcess) -> None:

@@ -8,31 +8,16 @@ reads data that really went through the platform: MQTT -> JetStream -> ingest ->
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import shot as save_shot
 
-from harness import ADMIN_PASSWORD, Device, PlatformProcess, provision, require, wait_for
+from harness import ADMIN_PASSWORD, Device, PlatformProcess, provision, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-#: set to a folder (e.g. docs/screenshots) to keep the screenshots of the main pages
-SHOTS = os.environ.get("IB_SCREENSHOTS", "")
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +40,6 @@ def sensor(platform: PlatformProcess) -> Iterator[Device]:
     )
     yield dev
     dev.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    have_chromium = shutil.which("chromium") is not None or Path(CHROMIUM).exists()
-    require(have_chromium, "Chromium", "apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "Chromium", "pip install playwright==1.49.1 (never 'playwright install')")
-        raise
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +71,8 @@ def page(session: Any) -> Iterator[Any]:
 def _open(pg: Any, url: str, shot: str | None = None) -> None:
     pg.goto(url)
     pg.wait_for_selector("body[data-ready='1']", timeout=20_000)
-    if shot and SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / f"{shot}.png"))
+    if shot:
+        save_shot(pg, shot)
 
 
 def test_login_rejects_a_wrong_password(browser: Any, platform: PlatformProcess) -> None:
