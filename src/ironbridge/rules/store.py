@@ -446,10 +446,19 @@ class AlarmStore:
                 out.append(self._save(c, step, AlarmAction.SHELVE_EXPIRED, "system", "", at_us=now))
         return out
 
-    def mark_escalated(self, alarm_id: int) -> None:
-        """Remember that the not-acknowledged escalation was sent."""
+    def claim_escalation(self, alarm_id: int) -> bool:
+        """Take the not-acknowledged escalation of an alarm; True for exactly one caller.
+
+        A compare-and-set on the row: with several API processes watching the same
+        alarms, the one whose update flips ``escalated`` sends; the others see it set.
+        """
         with self._write() as c:
-            c.execute(t.alarms.update().where(t.alarms.c.id == alarm_id).values(escalated=True))
+            done = c.execute(
+                t.alarms.update()
+                .where(t.alarms.c.id == alarm_id, t.alarms.c.escalated.is_(False))
+                .values(escalated=True)
+            )
+        return bool(done.rowcount == 1)
 
     def list_alarms(
         self,

@@ -349,7 +349,8 @@ class RulesWorker:
             due = [s for s in subs if now - alarm.activated_us >= s["unacked_after_s"] * 1e6]
             if not due:
                 continue
-            await asyncio.to_thread(self._store.mark_escalated, alarm.id)
+            if not await asyncio.to_thread(self._store.claim_escalation, alarm.id):
+                continue  # another process escalates this one
             for sub in due:
                 if self._notifier.wants(sub, alarm, "unacknowledged"):
                     await self._notifier.send(sub, alarm, "unacknowledged")

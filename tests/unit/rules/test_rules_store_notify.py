@@ -386,3 +386,33 @@ def test_rules_operator_action_waits_for_a_concurrent_writer(tmp_path: Path) -> 
         other.close()
     assert acked.state is AlarmState.ACKNOWLEDGED
     assert s.get_alarm(ANN, alarm.id).value == 7.0
+
+
+def test_rules_escalation_is_claimed_by_one_process_only(tmp_path: Path) -> None:
+    """Two API processes (two engines on one database) both find the alarm due; exactly
+    one claims its not-acknowledged escalation, and it is not offered again."""
+    url = f"sqlite:///{tmp_path / 'alarms.sqlite3'}"
+    first = make_engine(url)
+    metadata.create_all(first)
+    clock = Clock()
+    a, b = AlarmStore(first, clock), AlarmStore(make_engine(url), clock)
+    a.put_rule(
+        ANN,
+        parse_rule(
+            {
+                "id": "hot",
+                "kind": "threshold",
+                "asset_type": "t",
+                "params": {"measurement": "temp", "limit": 1},
+            },
+            tenant_id="root",
+            tenant_path="/root/",
+        ),
+        create=True,
+    )
+    _apply(a, Transition("a", "hot", 1 * S, True, 5.0))
+    (due_a,) = a.unacknowledged()
+    (due_b,) = b.unacknowledged()
+    assert due_a.id == due_b.id
+    assert [a.claim_escalation(due_a.id), b.claim_escalation(due_b.id)] == [True, False]
+    assert a.unacknowledged() == b.unacknowledged() == []
