@@ -27,7 +27,7 @@ from ironbridge.bus import (
 )
 from ironbridge.chain import SqlChainRepository
 from ironbridge.cluster import idle_until, open_telemetry_store
-from ironbridge.ingest import IngestWorker, RouteCache, platform_routes
+from ironbridge.ingest import IngestWorker, RouteCache, platform_routes, resume_after
 from ironbridge.model import IronbridgeError, NotFound, PermanentError
 from ironbridge.predict.service import PREDICTION_MEASUREMENTS, PredictService
 from ironbridge.settings import Settings
@@ -277,13 +277,15 @@ class Platform:
             self.routes = routes
             worker: IngestWorker | None = None
             if s.ingest.in_process:  # off in `ironbridge api` (cluster: `worker ingest`)
-                applied = await asyncio.to_thread(store.checkpoint, INGEST_CONSUMER)
+                # from the published mark: a batch committed but not yet handed to the
+                # rules before a stop is read again and published (not stored) again
+                _, published = await asyncio.to_thread(resume_after, store, INGEST_CONSUMER)
                 consumer = await bus.pull_consumer(
                     STREAM_RAW,
                     INGEST_CONSUMER,
                     filter_subject=None,  # both subjects of IB_RAW: telemetry and events
                     max_ack_pending=s.ingest.max_ack_pending,
-                    start_seq=applied + 1,
+                    start_seq=published + 1,
                 )
                 worker = IngestWorker(
                     source=consumer,

@@ -33,7 +33,7 @@ from ironbridge.cluster.partitions import (
 )
 from ironbridge.cluster.stores import ensure_streams_patiently, open_telemetry_store
 from ironbridge.cluster.supervisor import PartitionSupervisor
-from ironbridge.ingest import IngestWorker, RouteCache, platform_routes
+from ironbridge.ingest import IngestWorker, RouteCache, platform_routes, resume_after
 from ironbridge.model import IronbridgeError
 from ironbridge.predict.service import PREDICTION_MEASUREMENTS
 from ironbridge.settings import Settings
@@ -144,9 +144,9 @@ class IngestRole(PartitionSupervisor):
         name = partition_consumer(k)
         ing = self._s.ingest
         try:
-            applied = await asyncio.to_thread(self._store.checkpoint, name)
+            applied, published = await asyncio.to_thread(resume_after, self._store, name)
             consumer = await partition_pull_consumer(
-                self._bus, k, start_seq=applied + 1, max_ack_pending=ing.max_ack_pending
+                self._bus, k, start_seq=published + 1, max_ack_pending=ing.max_ack_pending
             )
         except IronbridgeError:
             await self.leases.release(lease)

@@ -12,6 +12,8 @@ from ironbridge.ingest.worker import (
     batch_to_ipc,
     device_of,
     ipc_to_batch,
+    published_mark,
+    resume_after,
 )
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "device_of",
     "ipc_to_batch",
     "platform_routes",
+    "published_mark",
+    "resume_after",
     "to_events",
     "to_points",
 ]

@@ -6,6 +6,14 @@ the highest stream sequence of the batch (one store transaction), publish the
 normalised batch for rules and live views, then acknowledge. A message at or below the
 committed sequence was already applied before a crash or restart: it is acknowledged
 without being stored again, so redelivery never doubles a point.
+
+The normalised batches are published after the commit, so a crash between the two
+would leave the rules without a batch the store holds. After each publish the worker
+therefore records how far batches were published (checkpoint ``<consumer>/published``):
+after a restart the consumer resumes there (:func:`resume_after`), and the messages
+between that mark and the applied sequence are decoded again and their batch published
+again, not stored again. The batch keeps its message ids, so if the crash came after
+the publish but before the mark, JetStream's duplicate window drops the copy.
 """
 
 from __future__ import annotations
@@ -43,6 +51,27 @@ _NORM_CHUNK_POINTS = 30_000
 _PUBLISH_RETRY_S = 120.0
 #: consecutive failed fetches retried before the worker gives up its consumer
 _FETCH_RETRIES = 6
+#: suffix of the checkpoint that records how far normalised batches were published
+PUBLISHED_MARK = "/published"
+
+
+def published_mark(consumer: str) -> str:
+    """Return the name of ``consumer``'s published-through checkpoint."""
+    return consumer + PUBLISHED_MARK
+
+
+def resume_after(store: TelemetryStore, consumer: str) -> tuple[int, int]:
+    """Return (applied, published): where ``consumer`` stands in its stream.
+
+    The consumer should deliver from ``published + 1``: messages up to ``applied``
+    are committed but their normalised batch may not have been published. A store
+    without a mark (written before marks existed) counts as published up to applied.
+    """
+    applied = store.checkpoint(consumer)
+    published = store.checkpoint(published_mark(consumer))
+    if published == 0 or published > applied:
+        published = applied
+    return applied, published
 
 
 def device_of(subject: str) -> str:
@@ -66,6 +95,8 @@ class IngestStats:
     points: int = 0
     rejected: int = 0
     skipped_redelivered: int = 0
+    #: normalised batches published again after a restart (committed, not published)
+    republished: int = 0
     events: int = 0
     batches: int = 0
     #: publishes retried after a transient bus error (dead letters, normalised batches)
@@ -155,15 +186,32 @@ class IngestWorker:
         # DuckDB is single-writer: every append runs on this one thread.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ib-store-writer")
         self._applied = -1
+        #: highest sequence whose normalised batch is published
+        self._published = -1
+        #: points of committed-but-unpublished messages read again after a restart
+        self._replay: list[PointBatch] = []
         self.stats = IngestStats()
+
+    async def _load_position(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._applied, self._published = await loop.run_in_executor(
+            self._writer, resume_after, self._store, self._consumer
+        )
+        if not self._publish_normalised:
+            self._published = self._applied
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set, then finish the batch in hand."""
-        loop = asyncio.get_running_loop()
-        self._applied = await loop.run_in_executor(
-            self._writer, self._store.checkpoint, self._consumer
-        )
+        await self._load_position()
         _LOGGER.info("ingest worker %s starting after sequence %s", self._consumer, self._applied)
+        if self._published < self._applied:
+            _LOGGER.warning(
+                "ingest worker %s: normalised batch of sequences %d-%d not published before"
+                " the last stop; publishing it again",
+                self._consumer,
+                self._published + 1,
+                self._applied,
+            )
         pending: asyncio.Task[None] | None = None
         failures = 0
         try:
@@ -198,10 +246,7 @@ class IngestWorker:
     async def process(self, msgs: Sequence[InboundMessage]) -> None:
         """Process one batch to the end (validate, commit, publish, ack)."""
         if self._applied < 0:
-            loop = asyncio.get_running_loop()
-            self._applied = await loop.run_in_executor(
-                self._writer, self._store.checkpoint, self._consumer
-            )
+            await self._load_position()
         await self._commit(*(await self._prepare(msgs)))
 
     async def _prepare(
@@ -215,7 +260,10 @@ class IngestWorker:
         for msg in msgs:
             seq = msg.stream_seq
             if seq <= self._applied:
-                self.stats.skipped_redelivered += 1
+                if seq > self._published:
+                    await self._replay_message(msg, now)
+                else:
+                    self.stats.skipped_redelivered += 1
                 continue
             max_seq = max(max_seq, seq)
             device_id = device_of(msg.subject)
@@ -243,6 +291,30 @@ class IngestWorker:
             parts.append(points)
         return msgs, PointBatch.concat(parts), rejections, max_seq, events
 
+    async def _replay_message(self, msg: InboundMessage, now: int) -> None:
+        """Decode a committed message whose normalised batch was not published."""
+        device_id = device_of(msg.subject)
+        route = await self._routes.aget(device_id) if device_id else None
+        if route is None or msg.subject.endswith(".events"):
+            return  # dead-lettered before the commit; events are not in the batch
+        try:
+            points = to_points(decode_telemetry(msg.data), route, received_us(msg), now)
+        except InvalidInput:
+            return  # dead-lettered before the commit
+        self._replay.append(points)
+
+    async def _republish(self, msgs: Sequence[InboundMessage]) -> None:
+        """Publish the batch of the committed-but-unpublished range once it is all read."""
+        if not any(m.stream_seq >= self._applied for m in msgs):
+            return  # the range ends at the applied sequence: not all read yet
+        batch = PointBatch.concat(self._replay)
+        self._replay = []
+        if len(batch):
+            await self._publish_batch(batch, self._applied)
+            await self._mark_published(self._applied)
+        self._published = self._applied
+        self.stats.republished += 1
+
     async def _commit(
         self,
         msgs: Sequence[InboundMessage],
@@ -266,6 +338,8 @@ class IngestWorker:
                 },
                 msg_id=f"dl-{r.message.stream_seq}",
             )
+        if self._published < self._applied:
+            await self._republish(msgs)
         if max_seq > self._applied:
             started = time.perf_counter()
             loop = asyncio.get_running_loop()
@@ -285,7 +359,16 @@ class IngestWorker:
             self.stats.record(len(batch))
             if self._publish_normalised and len(batch):
                 await self._publish_batch(batch, max_seq)
+                await self._mark_published(max_seq)
+            self._published = max_seq
         await self._source.ack_all(msgs)
+
+    async def _mark_published(self, seq: int) -> None:
+        """Record that the normalised batch up to ``seq`` is out (a small transaction)."""
+        mark = Checkpoint(consumer=published_mark(self._consumer), seq=seq)
+        empty = PointBatch.empty()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, lambda: self._store.append(empty, (), mark))
 
     async def _publish_batch(self, batch: PointBatch, max_seq: int) -> None:
         n = len(batch)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from ironbridge.ingest import IngestWorker, RouteCache, ipc_to_batch
-from ironbridge.model import NotFound, TransientError, parse_asset_type
+from ironbridge.ingest import IngestWorker, RouteCache, ipc_to_batch, resume_after
+from ironbridge.model import NotFound, PermanentError, TransientError, parse_asset_type
 from ironbridge.store import DeviceRoute
 from ironbridge.store.duckdb import DuckDBTelemetryStore
 
@@ -190,4 +190,62 @@ async def test_a_few_failed_fetches_are_retried_then_the_consumer_is_given_up() 
     dead = worker(DuckDBTelemetryStore(":memory:"), DeadConsumer())
     with pytest.raises(TransientError):
         await dead.run(asyncio.Event())  # the owner recreates the consumer at the checkpoint
+    store.close()
+
+
+@dataclass
+class NormDown(FakeBus):
+    """Takes dead letters but refuses normalised batches (the process dies there)."""
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        msg_id: str | None = None,
+    ) -> int:
+        if subject == "ib.norm.points":
+            raise PermanentError("stream", "the process was killed here")
+        return await super().publish(subject, payload, headers, msg_id)
+
+
+def _norm(bus: FakeBus) -> list[tuple[str | None, list[float]]]:
+    return [
+        (mid, ipc_to_batch(p).value.tolist())
+        for s, p, _, mid in bus.published
+        if s == "ib.norm.points"
+    ]
+
+
+async def test_a_batch_committed_but_not_published_is_published_again_not_stored_again() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    first = FakeBus()
+    await worker(store, first).process([sample(1, 10.0)])
+    assert _norm(first) == [("norm-1-0", [10.0])]
+    assert resume_after(store, "ingest") == (1, 1)
+    # the next batch commits, then the process dies before its normalised batch is out
+    down = NormDown()
+    with pytest.raises(PermanentError):
+        await worker(store, down).process([sample(2, 20.0), sample(3, 500.0), sample(4, 40.0)])
+    assert store.checkpoint("ingest") == 4
+    assert down.acked == []  # not acknowledged either
+    applied, published = resume_after(store, "ingest")
+    assert (applied, published) == (4, 1)
+    # the restarted consumer delivers from published + 1 (the committed range, then new)
+    bus = FakeBus()
+    again = worker(store, bus)
+    await again.process([sample(2, 20.0), sample(3, 500.0)])  # the range, not all read yet
+    assert _norm(bus) == []
+    await again.process([sample(4, 40.0), sample(5, 50.0)])
+    # the committed batch goes out under its original message id, then the new one
+    assert _norm(bus) == [("norm-4-0", [20.0, 40.0]), ("norm-5-0", [50.0])]
+    assert again.stats.republished == 1
+    assert not [s for s, _, _, _ in bus.published if s.startswith("ib.dead.")]  # sent before
+    assert store.count() == 5 - 1  # 1, 2, 4, 5 stored once (3 was out of range)
+    assert resume_after(store, "ingest") == (5, 5)
+    assert bus.acked == [2, 3, 4, 5]
+    # a restart now has nothing to publish again
+    quiet = FakeBus()
+    await worker(store, quiet).process([sample(6, 60.0)])
+    assert _norm(quiet) == [("norm-6-0", [60.0])]
     store.close()
