@@ -46,20 +46,13 @@ import duckdb
 import httpx
 
 HERE = Path(__file__).parent
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tests" / "e2e")]
+
+from browser_kit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 DATA = HERE / ".data"
 RESULTS = HERE / "results" / "console.json"
 PASSWORD = "bench-console-password"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 S = 1_000_000
 DAY = 86_400 * S
 MEASUREMENTS = [
@@ -327,7 +320,7 @@ def measure(
     ]
     rows = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 900})
         context.add_cookies([{"name": "ib_session", "value": token, "url": url}])
         for label, path, shot, fn, api_label in pages:

@@ -26,6 +26,7 @@ from ironbridge.rules import (
     AlarmState,
     AlarmStore,
     Notifier,
+    Rule,
     Transition,
     parse_rule,
     validate_subscription,
@@ -55,19 +56,34 @@ def store() -> tuple[AlarmStore, Clock]:
     metadata.create_all(engine)
     clock = Clock()
     s = AlarmStore(engine, clock)
-    rule = parse_rule(
+    s.put_rule(ANN, _hot(severity="critical"), create=True)
+    return s, clock
+
+
+def _hot(**extra: object) -> Rule:
+    """The threshold rule ``hot`` (temp above 1) of asset type ``t``."""
+    return parse_rule(
         {
             "id": "hot",
             "kind": "threshold",
             "asset_type": "t",
-            "severity": "critical",
             "params": {"measurement": "temp", "limit": 1},
+            **extra,
         },
         tenant_id="root",
         tenant_path="/root/",
     )
-    s.put_rule(ANN, rule, create=True)
-    return s, clock
+
+
+def _file_store(tmp_path: Path) -> tuple[str, AlarmStore]:
+    """An alarm store in an SQLite file (its URL), with asset ``a``'s ``hot`` alarm active."""
+    url = f"sqlite:///{tmp_path / 'alarms.sqlite3'}"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    s = AlarmStore(engine, Clock())
+    s.put_rule(ANN, _hot(), create=True)
+    _apply(s, Transition("a", "hot", 1 * S, True, 5.0))
+    return url, s
 
 
 def _apply(s: AlarmStore, *trs: Transition) -> None:
@@ -352,25 +368,7 @@ def test_rules_operator_action_waits_for_a_concurrent_writer(tmp_path: Path) -> 
     """SQLite: an acknowledgement that reads, then writes, must queue behind the rules
     worker's write instead of failing with "database is locked" (write transactions
     begin IMMEDIATE)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'alarms.sqlite3'}")
-    metadata.create_all(engine)
-    clock = Clock()
-    s = AlarmStore(engine, clock)
-    s.put_rule(
-        ANN,
-        parse_rule(
-            {
-                "id": "hot",
-                "kind": "threshold",
-                "asset_type": "t",
-                "params": {"measurement": "temp", "limit": 1},
-            },
-            tenant_id="root",
-            tenant_path="/root/",
-        ),
-        create=True,
-    )
-    _apply(s, Transition("a", "hot", 1 * S, True, 5.0))
+    _, s = _file_store(tmp_path)
     alarm = s.list_alarms(ANN)[0]
     other = sqlite3.connect(
         tmp_path / "alarms.sqlite3", isolation_level=None, check_same_thread=False
@@ -391,26 +389,8 @@ def test_rules_operator_action_waits_for_a_concurrent_writer(tmp_path: Path) -> 
 def test_rules_escalation_is_claimed_by_one_process_only(tmp_path: Path) -> None:
     """Two API processes (two engines on one database) both find the alarm due; exactly
     one claims its not-acknowledged escalation, and it is not offered again."""
-    url = f"sqlite:///{tmp_path / 'alarms.sqlite3'}"
-    first = make_engine(url)
-    metadata.create_all(first)
-    clock = Clock()
-    a, b = AlarmStore(first, clock), AlarmStore(make_engine(url), clock)
-    a.put_rule(
-        ANN,
-        parse_rule(
-            {
-                "id": "hot",
-                "kind": "threshold",
-                "asset_type": "t",
-                "params": {"measurement": "temp", "limit": 1},
-            },
-            tenant_id="root",
-            tenant_path="/root/",
-        ),
-        create=True,
-    )
-    _apply(a, Transition("a", "hot", 1 * S, True, 5.0))
+    url, a = _file_store(tmp_path)
+    b = AlarmStore(make_engine(url), Clock())
     (due_a,) = a.unacknowledged()
     (due_b,) = b.unacknowledged()
     assert due_a.id == due_b.id
