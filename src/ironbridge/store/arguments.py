@@ -8,7 +8,22 @@ from typing import Any
 import numpy as np
 
 from ironbridge.model import InvalidInput
-from ironbridge.store.ports import Agg
+from ironbridge.store.ports import Agg, Checkpoint
+
+
+def checked_checkpoints(
+    checkpoint: Checkpoint | Sequence[Checkpoint] | None,
+) -> list[Checkpoint]:
+    """Return the checkpoints to commit with a batch (one, several or none), checked."""
+    if checkpoint is None:
+        return []
+    out = [checkpoint] if isinstance(checkpoint, Checkpoint) else list(checkpoint)
+    for c in out:
+        if not c.consumer:
+            raise InvalidInput("checkpoint.consumer", "must not be empty")
+        if c.seq < 0:
+            raise InvalidInput("checkpoint.seq", "must be non-negative")
+    return out
 
 
 def check_range(start_us: int, end_us: int) -> None:

@@ -60,9 +60,13 @@ class TelemetryStore(Protocol):
         self,
         points: PointBatch,
         events: Sequence[Event] = (),
-        checkpoint: Checkpoint | None = None,
+        checkpoint: Checkpoint | Sequence[Checkpoint] | None = None,
     ) -> int:
-        """Store points and events; return the number of points written."""
+        """Store points and events; return the number of points written.
+
+        ``checkpoint`` may be several (a consumer's applied sequence and its
+        published-through mark): all commit in the same transaction as the data.
+        """
         ...
 
     def checkpoint(self, consumer: str) -> int:

@@ -181,6 +181,19 @@ def test_redelivery_with_checkpoint(filled: TelemetryStore) -> None:
     assert filled.checkpoint("ingest") == 43
 
 
+def test_several_checkpoints_commit_with_one_batch(filled: TelemetryStore) -> None:
+    b = batch([6], [T0], [1.0])
+    marks = [Checkpoint(consumer="ingest", seq=50), Checkpoint(consumer="ingest/published", seq=41)]
+    filled.append(b, (), marks)
+    assert (filled.checkpoint("ingest"), filled.checkpoint("ingest/published")) == (50, 41)
+    # all or nothing: a bad one refuses the whole append, data included
+    with pytest.raises(InvalidInput) as err:
+        filled.append(batch([6], [T0 + S], [2.0]), (), [marks[0], Checkpoint(consumer="", seq=60)])
+    assert err.value.field == "checkpoint.consumer"
+    assert filled.count() == 13
+    assert filled.checkpoint("ingest") == 50
+
+
 def test_events_round_trip(store: TelemetryStore) -> None:
     events = [
         Event(asset_id="b", ts_us=T0 + 2 * S, kind="fault", code="F2", payload={"spn": 110}),

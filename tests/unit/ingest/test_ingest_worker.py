@@ -242,10 +242,38 @@ async def test_a_batch_committed_but_not_published_is_published_again_not_stored
     assert again.stats.republished == 1
     assert not [s for s, _, _, _ in bus.published if s.startswith("ib.dead.")]  # sent before
     assert store.count() == 5 - 1  # 1, 2, 4, 5 stored once (3 was out of range)
-    assert resume_after(store, "ingest") == (5, 5)
     assert bus.acked == [2, 3, 4, 5]
-    # a restart now has nothing to publish again
-    quiet = FakeBus()
-    await worker(store, quiet).process([sample(6, 60.0)])
-    assert _norm(quiet) == [("norm-6-0", [60.0])]
+    # the mark rides the next commit: batch 4's is stored, batch 5's not yet
+    assert resume_after(store, "ingest") == (5, 4)
+    # so a crash now brings batch 5 out again under its id (JetStream drops the copy)
+    later = FakeBus()
+    await worker(store, later).process([sample(5, 50.0), sample(6, 60.0)])
+    assert _norm(later) == [("norm-5-0", [50.0]), ("norm-6-0", [60.0])]
+    assert store.count() == 5
+    store.close()
+
+
+@dataclass
+class Feed(FakeBus):
+    """Delivers the given fetches in turn, then idles; stops the worker after ``idle``."""
+
+    fetches: list[list[Msg]] = field(default_factory=list)
+    idle: int = 2
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def fetch(self, batch: int, timeout: float) -> Sequence[Msg]:
+        if self.fetches:
+            return self.fetches.pop(0)
+        self.idle -= 1
+        if self.idle <= 0:
+            self.stop.set()
+        return []
+
+
+async def test_the_published_mark_is_written_when_the_stream_goes_idle_and_at_stop() -> None:
+    store = DuckDBTelemetryStore(":memory:")
+    feed = Feed(fetches=[[sample(1, 10.0)], [sample(2, 20.0)]], idle=1)
+    await worker(store, feed).run(feed.stop)
+    assert _norm(feed) == [("norm-1-0", [10.0]), ("norm-2-0", [20.0])]
+    assert resume_after(store, "ingest") == (2, 2)  # idle: nothing left to publish again
     store.close()

@@ -23,6 +23,7 @@ from ironbridge.store.arguments import (
     aggregates,
     check_limit,
     check_range,
+    checked_checkpoints,
     events_params,
     series_ids,
 )
@@ -467,14 +468,14 @@ class DuckDBTelemetryStore:
         self,
         points: PointBatch,
         events: Sequence[Event] = (),
-        checkpoint: Checkpoint | None = None,
+        checkpoint: Checkpoint | Sequence[Checkpoint] | None = None,
     ) -> int:
-        """Store points and events (and a checkpoint) in one transaction.
+        """Store points and events (and checkpoints) in one transaction.
 
         Args:
             points: the batch; duplicates of a (series, ts) keep their last occurrence.
             events: events to store with the points.
-            checkpoint: consumer sequence to commit with the data (it never moves back).
+            checkpoint: consumer sequence(s) to commit with the data (none moves back).
 
         Returns:
             The number of points written (after dropping in-batch duplicates).
@@ -486,11 +487,7 @@ class DuckDBTelemetryStore:
         """
         batch = prepare_batch(points.series, points.ts, points.value)
         ev_table = _events_table(events)
-        if checkpoint is not None:
-            if not checkpoint.consumer:
-                raise InvalidInput("checkpoint.consumer", "must not be empty")
-            if checkpoint.seq < 0:
-                raise InvalidInput("checkpoint.seq", "must be non-negative")
+        marks = checked_checkpoints(checkpoint)
         n = int(batch.series.shape[0])
         with self._write_lock, mapped_errors("append"):
             cur = self._writer
@@ -513,11 +510,11 @@ class DuckDBTelemetryStore:
                     self._upsert_latest(cur, *self._pending.with_batch(*batch_latest))
                 if ev_table is not None:
                     _insert_arrow(cur, "_ib_events", ev_table, "INSERT INTO events SELECT * FROM ")
-                if checkpoint is not None:
+                for c in marks:
                     cur.execute(
                         "INSERT INTO checkpoints VALUES ($c, $s) ON CONFLICT (consumer) "
                         "DO UPDATE SET seq = greatest(checkpoints.seq, excluded.seq)",
-                        {"c": checkpoint.consumer, "s": int(checkpoint.seq)},
+                        {"c": c.consumer, "s": int(c.seq)},
                     )
                 cur.commit()
             except BaseException:

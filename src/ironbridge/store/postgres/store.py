@@ -23,6 +23,7 @@ from ironbridge.store.arguments import (
     aggregates,
     check_limit,
     check_range,
+    checked_checkpoints,
     events_params,
     series_ids,
 )
@@ -402,14 +403,14 @@ class PostgresTelemetryStore:
         self,
         points: PointBatch,
         events: Sequence[Event] = (),
-        checkpoint: Checkpoint | None = None,
+        checkpoint: Checkpoint | Sequence[Checkpoint] | None = None,
     ) -> int:
-        """Store points and events (and a checkpoint) in one transaction.
+        """Store points and events (and checkpoints) in one transaction.
 
         Args:
             points: the batch; duplicates of a (series, ts) keep their last occurrence.
             events: events to store with the points.
-            checkpoint: consumer sequence to commit with the data (it never moves back).
+            checkpoint: consumer sequence(s) to commit with the data (none moves back).
 
         Returns:
             The number of points written (after dropping in-batch duplicates).
@@ -421,11 +422,7 @@ class PostgresTelemetryStore:
         """
         batch = prepare_batch(points.series, points.ts, points.value)
         rows = self._event_rows(events)
-        if checkpoint is not None:
-            if not checkpoint.consumer:
-                raise InvalidInput("checkpoint.consumer", "must not be empty")
-            if checkpoint.seq < 0:
-                raise InvalidInput("checkpoint.seq", "must be non-negative")
+        marks = checked_checkpoints(checkpoint)
         n = int(batch.series.shape[0])
         if n:
             days = np.unique(np.floor_divide(batch.ts, DAY_US))
@@ -440,8 +437,8 @@ class PostgresTelemetryStore:
                 ) as copy:
                     for row in rows:
                         copy.write_row(row)
-            if checkpoint is not None:
-                cur.execute(_CHECKPOINT, (checkpoint.consumer, int(checkpoint.seq)))
+            for c in marks:
+                cur.execute(_CHECKPOINT, (c.consumer, int(c.seq)))
         return n
 
     @staticmethod
