@@ -137,7 +137,8 @@ class IngestRole(PartitionSupervisor):
     async def _claim(self, k: int) -> None:
         lease = await self.leases.claim(k)
         if lease is not None:
-            await self._start(lease)
+            async with self.leases.kept(lease):
+                await self._start(lease)
 
     async def _start(self, lease: Lease) -> None:
         k = lease.partition

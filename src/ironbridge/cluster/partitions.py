@@ -13,10 +13,11 @@ order and two workers never write the same series.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import nats.errors
@@ -241,6 +242,29 @@ class LeaseTable:
         if entry.value != self.worker_id.encode() or entry.revision is None:
             return None
         return int(entry.revision)
+
+    @contextlib.asynccontextmanager
+    async def kept(self, lease: Lease) -> AsyncIterator[Lease]:
+        """Renew ``lease`` every TTL/3 while the body runs.
+
+        Starting a partition (reading its checkpoint, creating its consumer while the
+        stream elects a leader) can take longer than the TTL; the renewal loop only sees
+        partitions once they run, so without this a slow start lets its own lease lapse.
+        """
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._ttl / 3)
+                with contextlib.suppress(IronbridgeError):
+                    if not await self.renew(lease):
+                        return
+
+        task = asyncio.create_task(renew(), name=f"lease-p{lease.partition}-start")
+        try:
+            yield lease
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def release(self, lease: Lease) -> None:
         """Give a partition up (only if still ours)."""

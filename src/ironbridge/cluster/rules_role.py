@@ -122,7 +122,8 @@ class RulesRole(PartitionSupervisor):
             try:
                 lease = await self.leases.claim(k)
                 if lease is not None:
-                    await self._start(lease)
+                    async with self.leases.kept(lease):
+                        await self._start(lease)
             except IronbridgeError as exc:
                 _LOGGER.warning("could not start rules partition %d: %s", k, exc)
 

@@ -3,6 +3,8 @@ landed although the client saw them time out (as during a stream leader election
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ironbridge.bus import Bus
@@ -62,3 +64,17 @@ async def test_claim_that_landed_unseen_is_claimed_again(bus: Bus) -> None:
     assert again.revision == first.revision
     b = await _table(bus, "leases_reclaim", "wb")
     assert await b.claim(3) is None
+
+
+async def test_a_lease_is_kept_alive_while_its_partition_starts(bus: Bus) -> None:
+    a = LeaseTable(bus.client.jetstream(), "wa", ttl_s=1.0, bucket="leases_slow_start")
+    await a.open()
+    slow = await a.claim(4)
+    assert slow is not None
+    async with a.kept(slow):
+        await asyncio.sleep(2.5)  # a start slower than the TTL (a consumer being created)
+    assert await a.renew(slow)  # still ours
+    lapsed = await a.claim(5)
+    assert lapsed is not None
+    await asyncio.sleep(2.5)  # not kept: the bucket's TTL removes it
+    assert not await a.renew(lapsed)
