@@ -120,25 +120,12 @@ class IngestRole(PartitionSupervisor):
                 _LOGGER.info("handing partition %d over (%d workers)", k, workers)
                 await self._retire(k)
             return
-        mine = self.leases.worker_id
-        # a partition whose lease is ours but not running (a claim that timed out after
-        # it was applied) is free to us
-        free = [
-            k
-            for k in range(self._partitions)
-            if k not in self.running and owners.get(k, mine) == mine
-        ]
+        free = self._free(self._partitions, owners)
         wanted = free[: max(0, target - len(self.running))]
         results = await asyncio.gather(*(self._claim(k) for k in wanted), return_exceptions=True)
         for k, res in zip(wanted, results, strict=True):
             if isinstance(res, BaseException):
                 _LOGGER.warning("could not start partition %d: %r", k, res)
-
-    async def _claim(self, k: int) -> None:
-        lease = await self.leases.claim(k)
-        if lease is not None:
-            async with self.leases.kept(lease):
-                await self._start(lease)
 
     async def _start(self, lease: Lease) -> None:
         k = lease.partition

@@ -110,20 +110,10 @@ class RulesRole(PartitionSupervisor):
                 _LOGGER.info("handing rules partition %d over (%d workers)", k, workers)
                 await self._retire(k)
             return
-        mine = self.leases.worker_id
-        # a partition whose lease is ours but not running (a claim that timed out after
-        # it was applied) is free to us
-        free = [
-            k
-            for k in range(self._partitions)
-            if k not in self.running and owners.get(k, mine) == mine
-        ]
+        free = self._free(self._partitions, owners)
         for k in free[: max(0, target - len(self.running))]:
             try:
-                lease = await self.leases.claim(k)
-                if lease is not None:
-                    async with self.leases.kept(lease):
-                        await self._start(lease)
+                await self._claim(k)
             except IronbridgeError as exc:
                 _LOGGER.warning("could not start rules partition %d: %s", k, exc)
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from ironbridge.cluster.partitions import LeaseTable
+from ironbridge.cluster.partitions import Lease, LeaseTable
 from ironbridge.model import IronbridgeError
 
 _LOGGER = logging.getLogger(__name__)
@@ -92,6 +92,27 @@ class PartitionSupervisor:
         task = asyncio.create_task(stop)
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    def _free(self, partitions: int, owners: dict[int, str]) -> list[int]:
+        """Partitions this worker may claim: not running here, and unowned or ours.
+
+        A partition whose lease is ours but not running (a claim that timed out after
+        it was applied) is free to us.
+        """
+        mine = self.leases.worker_id
+        return [
+            k for k in range(partitions) if k not in self.running and owners.get(k, mine) == mine
+        ]
+
+    async def _claim(self, k: int) -> None:
+        """Claim partition ``k`` and start it, renewing the lease while it starts."""
+        lease = await self.leases.claim(k)
+        if lease is not None:
+            async with self.leases.kept(lease):
+                await self._start(lease)
+
+    async def _start(self, lease: Lease) -> None:
+        raise NotImplementedError
 
     async def _rebalance(self) -> None:
         raise NotImplementedError
