@@ -20,7 +20,7 @@ def _partitions(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'tm_points'::regclass ORDER BY 1"
+            " WHERE i.inhparent = 'tm_blocks'::regclass ORDER BY 1"
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -32,14 +32,14 @@ def test_partitions_created_ahead_and_dropped_by_retention(pg_url: str) -> None:
         store.append(PointBatch(np.array([1, 1, 1]), ts, np.array([1.0, 2.0, 3.0])))
         # the three days written plus two ahead of the last
         assert _partitions(pg_url) == [
-            "tm_points_20231114",
-            "tm_points_20231115",
-            "tm_points_20231116",
-            "tm_points_20231117",
-            "tm_points_20231118",
+            "tm_blocks_20231114",
+            "tm_blocks_20231115",
+            "tm_blocks_20231116",
+            "tm_blocks_20231117",
+            "tm_blocks_20231118",
         ]
         dropped = store.drop_before(T0 + DAY + 1)
-        assert dropped == ["tm_points_20231114"]
+        assert dropped == ["tm_blocks_20231114"]
         assert store.count() == 2
         assert store.raw([1], T0, T0 + 3 * DAY).column("value").to_pylist() == [2.0, 3.0]
         # the hour roll-up outlives the raw partitions (long-range queries)

@@ -30,8 +30,8 @@ def test_partition_subjects_and_names() -> None:
     assert norm_subject(3) == "ib.norm.points.3"
     assert events_filter(3) == "ib.v1.*.3.events"
     assert rules_consumer(3) == "rules-p3"
-    assert partition_name(19_716) == "tm_points_20231225"
-    assert partition_name(-1) == "tm_points_m1"
+    assert partition_name(19_716) == "tm_blocks_20231225"
+    assert partition_name(-1) == "tm_blocks_m1"
     assert DAY_US == 86_400 * 1_000_000
 
 

@@ -4,12 +4,23 @@ Timestamps are stored as ``bigint`` µs since the epoch (the unit of the whole
 platform): range partitions, bucket arithmetic and binary COPY then need no
 conversion. Tables carry a ``tm_`` prefix so they can share a database with the
 registry.
+
+Points are stored in blocks (:mod:`ironbridge.store.postgres.blocks`): ``tm_blocks``,
+range-partitioned by day on the block's first timestamp, keyed by (series, t0). The
+view ``tm_points (series, ts, value)`` shows them a point a row, for ad-hoc SQL.
+Schema version 1 stored a row per point in a table ``tm_points``; migration 2 moves
+those rows into blocks.
 """
+
+# ruff: noqa: S608 - SQL texts are assembled from constants of this module only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from ironbridge.store.postgres.blocks import BLOCK_POINTS, BLOCK_SPAN_US
 
 #: µs in one day: the width of a points partition.
 DAY_US = 86_400_000_000
@@ -27,8 +38,41 @@ _ROLLUP_DDL = (
     " last_v double precision NOT NULL, PRIMARY KEY (series, bucket))"
 )
 
-#: Ordered migrations; entry ``i`` takes the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+#: the partitioned table of point blocks
+POINTS_TABLE = "tm_blocks"
+_HOUR_OF_TS = f"(ts - (((ts % {BLOCK_SPAN_US}) + {BLOCK_SPAN_US}) % {BLOCK_SPAN_US}))"
+
+
+def _points_to_blocks(conn: Any) -> None:
+    """Migration 2: the row-per-point table ``tm_points`` becomes blocks and a view."""
+    conn.execute(
+        "CREATE TABLE tm_blocks (series bigint NOT NULL, t0 bigint NOT NULL,"
+        " t1 bigint NOT NULL, n integer NOT NULL, ts bigint[] NOT NULL,"
+        " vals double precision[] NOT NULL, PRIMARY KEY (series, t0)) PARTITION BY RANGE (t0)"
+    )
+    # arrays inline and uncompressed (a block fits a page): no TOAST work per block
+    conn.execute(
+        "ALTER TABLE tm_blocks ALTER COLUMN ts SET STORAGE PLAIN,"
+        " ALTER COLUMN vals SET STORAGE PLAIN"
+    )
+    _create_missing(conn, _days_of(conn, "tm_points"))
+    conn.execute(
+        "INSERT INTO tm_blocks SELECT series, min(ts), max(ts), count(*)::integer,"
+        " array_agg(ts ORDER BY ts), array_agg(value ORDER BY ts) FROM ("
+        f" SELECT series, ts, value, {_HOUR_OF_TS} AS h, (row_number() OVER"
+        f" (PARTITION BY series, {_HOUR_OF_TS} ORDER BY ts) - 1) / {BLOCK_POINTS} AS c"
+        " FROM tm_points) AS p GROUP BY series, h, c"
+    )
+    conn.execute("DROP TABLE tm_points")
+    conn.execute(
+        "CREATE VIEW tm_points AS SELECT b.series, u.ts, u.value FROM tm_blocks b"
+        " CROSS JOIN LATERAL unnest(b.ts, b.vals) AS u(ts, value)"
+    )
+
+
+#: Ordered migrations; entry ``i`` takes the schema from version ``i`` to ``i + 1``
+#: (statements, or a function of the connection for a migration that moves data).
+MIGRATIONS: tuple[tuple[str, ...] | Callable[[Any], None], ...] = (
     (
         "CREATE TABLE tm_points (series bigint NOT NULL, ts bigint NOT NULL,"
         " value double precision NOT NULL, PRIMARY KEY (series, ts)) PARTITION BY RANGE (ts)",
@@ -41,6 +85,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         _ROLLUP_DDL.format(name="tm_points_1m"),
         _ROLLUP_DDL.format(name="tm_points_1h"),
     ),
+    _points_to_blocks,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -68,7 +113,11 @@ def migrate(conn: Any) -> int:
                 f"telemetry schema version {found} is newer than this code ({SCHEMA_VERSION})"
             )
         for version in range(found, SCHEMA_VERSION):
-            for statement in MIGRATIONS[version]:
+            step = MIGRATIONS[version]
+            if callable(step):
+                step(conn)
+                continue
+            for statement in step:
                 conn.execute(statement)
         if found < SCHEMA_VERSION:
             conn.execute("DELETE FROM tm_schema")
@@ -79,15 +128,20 @@ def migrate(conn: Any) -> int:
 def partition_name(day: int) -> str:
     """Return the name of the partition holding day ``day`` (days since the epoch)."""
     date = datetime.fromtimestamp(day * 86_400, UTC)
-    return f"tm_points_{date:%Y%m%d}" if day >= 0 else f"tm_points_m{-day}"
+    return f"{POINTS_TABLE}_{date:%Y%m%d}" if day >= 0 else f"{POINTS_TABLE}_m{-day}"
 
 
 def existing_days(conn: Any) -> set[int]:
     """Return the days (since the epoch) that already have a points partition."""
+    return _days_of(conn, POINTS_TABLE)
+
+
+def _days_of(conn: Any, table: str) -> set[int]:
     rows = conn.execute(
         "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
         " JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'tm_points'::regclass"
+        " WHERE i.inhparent = %s::regclass",
+        (table,),
     ).fetchall()
     days: set[int] = set()
     for (bound,) in rows:
@@ -106,12 +160,15 @@ def create_partitions(conn: Any, days: set[int]) -> None:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        have = existing_days(conn)
-        for day in sorted(days - have):
-            conn.execute(
-                f"CREATE TABLE {partition_name(day)} PARTITION OF tm_points"
-                f" FOR VALUES FROM ({day * DAY_US}) TO ({(day + 1) * DAY_US})"
-            )
+        _create_missing(conn, days)
+
+
+def _create_missing(conn: Any, days: set[int]) -> None:
+    for day in sorted(days - existing_days(conn)):
+        conn.execute(
+            f"CREATE TABLE {partition_name(day)} PARTITION OF {POINTS_TABLE}"
+            f" FOR VALUES FROM ({day * DAY_US}) TO ({(day + 1) * DAY_US})"
+        )
 
 
 def drop_partitions_before(conn: Any, ts_us: int) -> list[str]:
