@@ -291,13 +291,32 @@ class RawMessage:
 
 # -- consumers -------------------------------------------------------------------------
 class PullConsumer:
-    """A durable pull consumer with explicit acks."""
+    """A durable pull consumer with explicit acks (or cumulative ones: AckAll)."""
 
-    def __init__(self, bus: Bus, stream: str, durable: str, sub: JetStreamContext.PullSubscription):
+    def __init__(
+        self,
+        bus: Bus,
+        stream: str,
+        durable: str,
+        sub: JetStreamContext.PullSubscription,
+        *,
+        cumulative_ack: bool = False,
+    ):
+        """Wrap a bound pull subscription.
+
+        Args:
+            bus: the connection.
+            stream: the stream consumed.
+            durable: the consumer's name.
+            sub: nats-py's subscription bound to it.
+            cumulative_ack: the consumer's ack policy is AckAll: :meth:`ack_all` then
+                acks only the last message, which covers the ones before it.
+        """
         self._bus = bus
         self.stream = stream
         self.durable = durable
         self._sub = sub
+        self._cumulative = cumulative_ack
 
     async def fetch(self, batch: int, timeout: float) -> list[RawMessage]:
         """Return up to ``batch`` messages; ``[]`` when none came within ``timeout``.
@@ -326,11 +345,15 @@ class PullConsumer:
         """
         # Measured: nats-py's Msg.ack() costs the same ~2 µs as a bare publish of
         # "+ACK" to the reply subject; ack_sync costs a round trip (~240 µs).
+        for m in messages:
+            if not isinstance(m, RawMessage):
+                raise InvalidInput("messages", f"not a RawMessage: {type(m).__name__}")
+        if self._cumulative:
+            # AckAll: the message delivered last acknowledges every one before it
+            messages = messages[-1:]
         with _mapped("ack"):
             for m in messages:
-                if not isinstance(m, RawMessage):
-                    raise InvalidInput("messages", f"not a RawMessage: {type(m).__name__}")
-                await m._acker().ack()
+                await m._acker().ack()  # type: ignore[attr-defined]
 
     async def info(self) -> ConsumerStats:
         """Return this consumer's lag."""

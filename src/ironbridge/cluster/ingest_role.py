@@ -34,10 +34,11 @@ from ironbridge.cluster.partitions import (
 from ironbridge.cluster.stores import ensure_streams_patiently, open_telemetry_store
 from ironbridge.cluster.supervisor import PartitionSupervisor
 from ironbridge.ingest import IngestWorker, RouteCache, platform_routes, resume_after
+from ironbridge.ingest.worker import batch_to_ipc
 from ironbridge.model import IronbridgeError
 from ironbridge.predict.service import PREDICTION_MEASUREMENTS
 from ironbridge.settings import Settings
-from ironbridge.store import TelemetryStore
+from ironbridge.store import PointBatch, TelemetryStore
 from ironbridge.store.sql import SqlRegistry
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class IngestRole(PartitionSupervisor):
 
     async def _prepare(self) -> None:
         await ensure_partitioned_stream(self._bus.client.jetstream(), self._partitions)
+        # pyarrow imports pandas on its first array (about 1.3 s here): pay it before
+        # the worker says it is ready, not in the first batch it publishes.
+        await asyncio.to_thread(batch_to_ipc, PointBatch.empty())
 
     async def _rebalance(self) -> None:
         # Partitions that stopped on their own (a store or stream outage): hand them

@@ -294,6 +294,7 @@ async def partition_pull_consumer(
         partition_filter(partition),
         start_seq=start_seq,
         max_ack_pending=max_ack_pending,
+        cumulative_ack=True,
     )
 
 
@@ -305,16 +306,19 @@ async def fresh_pull_consumer(
     *,
     start_seq: int,
     max_ack_pending: int,
+    cumulative_ack: bool = False,
 ) -> PullConsumer:
     """Create consumer ``<base>-<random>`` of ``stream`` from ``start_seq``; delete older ones.
 
     See :func:`partition_pull_consumer` for why every claim gets a consumer of its own.
+    ``cumulative_ack``: one ack covers every message delivered before it (AckAll), for
+    a consumer that finishes its messages in order; a batch is then acked by one ack.
     """
     name = f"{base}-{secrets.token_hex(4)}"
     js = bus.client.jetstream()
     config = ConsumerConfig(
         durable_name=name,
-        ack_policy=AckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.ALL if cumulative_ack else AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=max(1, int(start_seq)),
         ack_wait=30.0,
@@ -334,4 +338,4 @@ async def fresh_pull_consumer(
         sub = await js.pull_subscribe_bind(
             durable=name, stream=stream, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
-    return PullConsumer(bus, stream, name, sub)
+    return PullConsumer(bus, stream, name, sub, cumulative_ack=cumulative_ack)

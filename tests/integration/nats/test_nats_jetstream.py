@@ -19,6 +19,7 @@ from ironbridge.bus import (
     default_streams,
     telemetry_subject,
 )
+from ironbridge.cluster.partitions import fresh_pull_consumer
 from ironbridge.model import AuthenticationFailed, NotFound, TransientError
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -92,6 +93,35 @@ async def test_fetch_ack_and_lag(bus: Bus) -> None:
     await await_until(lambda: _acked(bus, "t-fetch", seqs[-1]), what="acks to reach the server")
     assert await consumer.fetch(10, timeout=0.2) == []
     await consumer.close()
+
+
+async def test_cumulative_consumer_acks_a_batch_with_its_last_message(bus: Bus) -> None:
+    # ingest's partition consumers: AckAll, so one ack covers the whole batch
+    seqs = await _publish_n(bus, "dev-cumul", 6)
+    consumer = await fresh_pull_consumer(
+        bus,
+        STREAM_RAW,
+        "t-cumul",
+        telemetry_subject("dev-cumul"),
+        start_seq=seqs[0],
+        max_ack_pending=100,
+        cumulative_ack=True,
+    )
+    msgs = await _fetch_all(consumer, 6)
+    assert [m.stream_seq for m in msgs] == seqs
+    await consumer.ack_all(msgs[:4])
+    await await_until(lambda: _acked_to(bus, consumer.durable, seqs[3], 2), what="first acks")
+    await consumer.ack_all(msgs[4:])
+    await await_until(
+        lambda: _acked(bus, consumer.durable, seqs[-1]), what="acks to reach the server"
+    )
+    assert await consumer.fetch(10, timeout=0.2) == []
+    await consumer.close()
+
+
+async def _acked_to(bus: Bus, durable: str, seq: int, pending: int) -> bool:
+    stats = await bus.consumer_info(STREAM_RAW, durable)
+    return stats.num_ack_pending == pending and stats.ack_floor_stream_seq == seq
 
 
 async def _acked(bus: Bus, durable: str, seq: int) -> bool:
