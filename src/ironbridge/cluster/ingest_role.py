@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
@@ -60,7 +59,6 @@ class _Totals:
     rejected: int = 0
     batches: int = 0
     takeovers: int = 0
-    store_errors: int = 0
     commit_s: dict[int, float] = field(default_factory=dict)
 
 
@@ -91,13 +89,13 @@ class IngestRole(PartitionSupervisor):
         self.worker_id = worker_id
         self._clock = clock
         ing = settings.ingest
-        self._partitions = int(ing.partitions)
         ttl = float(ing.lease_ttl_s)
         super().__init__(
             LeaseTable(
                 bus.client.jetstream(), worker_id, ttl_s=ttl, replicas=settings.nats.replicas
             ),
             ttl,
+            int(ing.partitions),
         )
         self.running: dict[int, _Running] = {}
         self.totals = _Totals()
@@ -107,29 +105,6 @@ class IngestRole(PartitionSupervisor):
         # pyarrow imports pandas on its first array (about 1.3 s here): pay it before
         # the worker says it is ready, not in the first batch it publishes.
         await asyncio.to_thread(batch_to_ipc, PointBatch.empty())
-
-    async def _rebalance(self) -> None:
-        # Partitions that stopped on their own (a store or stream outage): hand them
-        # back; a claim restarts them from their checkpoint.
-        for k, r in list(self.running.items()):
-            if r.task.done():
-                exc = None if r.task.cancelled() else r.task.exception()
-                _LOGGER.warning("partition %d stopped: %r; releasing it", k, exc)
-                self.totals.store_errors += 1
-                await self._retire(k)
-        workers, owners = await self.leases.snapshot()
-        target = math.ceil(self._partitions / workers)
-        if len(self.running) > target:
-            for k in sorted(self.running)[target:]:
-                _LOGGER.info("handing partition %d over (%d workers)", k, workers)
-                await self._retire(k)
-            return
-        free = self._free(self._partitions, owners)
-        wanted = free[: max(0, target - len(self.running))]
-        results = await asyncio.gather(*(self._claim(k) for k in wanted), return_exceptions=True)
-        for k, res in zip(wanted, results, strict=True):
-            if isinstance(res, BaseException):
-                _LOGGER.warning("could not start partition %d: %r", k, res)
 
     async def _start(self, lease: Lease) -> None:
         k = lease.partition
@@ -222,7 +197,7 @@ class IngestRole(PartitionSupervisor):
                 "counter",
                 "partitions stopped by store errors",
                 {},
-                self.totals.store_errors,
+                self.restarts,
             ),
         ]
         for k, r in sorted(self.running.items()):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +78,6 @@ class RulesRole(PartitionSupervisor):
         self._notifier = notifier
         self._hooks = list(hooks or [])
         self.worker_id = worker_id
-        self._partitions = int(settings.ingest.partitions)
         ttl = float(settings.ingest.lease_ttl_s)
         super().__init__(
             LeaseTable(
@@ -90,32 +88,11 @@ class RulesRole(PartitionSupervisor):
                 bucket=RULES_LEASE_BUCKET,
             ),
             ttl,
+            int(settings.ingest.partitions),
         )
         self.running: dict[int, _Running] = {}
         self.claims = 0
-        self.restarts = 0
         self._done = {"points": 0, "transitions": 0, "events": 0}
-
-    async def _rebalance(self) -> None:
-        for k, r in list(self.running.items()):
-            if r.task.done():
-                exc = None if r.task.cancelled() else r.task.exception()
-                _LOGGER.warning("rules partition %d stopped: %r; releasing it", k, exc)
-                self.restarts += 1
-                await self._retire(k)
-        workers, owners = await self.leases.snapshot()
-        target = math.ceil(self._partitions / workers)
-        if len(self.running) > target:
-            for k in sorted(self.running)[target:]:
-                _LOGGER.info("handing rules partition %d over (%d workers)", k, workers)
-                await self._retire(k)
-            return
-        free = self._free(self._partitions, owners)
-        for k in free[: max(0, target - len(self.running))]:
-            try:
-                await self._claim(k)
-            except IronbridgeError as exc:
-                _LOGGER.warning("could not start rules partition %d: %s", k, exc)
 
     async def _start(self, lease: Lease) -> None:
         k = lease.partition

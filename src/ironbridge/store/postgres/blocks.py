@@ -15,6 +15,7 @@ This module only builds and splits blocks (numpy); SQL lives in the store.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any
 
@@ -31,43 +32,53 @@ _COPY_TRAILER = struct.pack(">h", -1)
 _INT8_OID = 20
 _FLOAT8_OID = 701
 
-# One block row of binary COPY, in 16-bit words: the fixed part up to the ts elements,
-# the ts elements (6 words each: length 8 + value), the vals array's header, the vals
-# elements. All four are whole words, so a row is assembled by one gather of words.
-_HEAD = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("l_series", ">i4"),
-        ("series", ">i8"),
-        ("l_t0", ">i4"),
-        ("t0", ">i8"),
-        ("l_t1", ">i4"),
-        ("t1", ">i8"),
-        ("l_n", ">i4"),
-        ("n", ">i4"),
-        ("l_ts", ">i4"),
-        ("ts_ndim", ">i4"),
-        ("ts_nulls", ">i4"),
-        ("ts_oid", ">i4"),
-        ("ts_dim", ">i4"),
-        ("ts_lbound", ">i4"),
-    ]
-)
-_MID = np.dtype(
-    [
-        ("l_vals", ">i4"),
-        ("v_ndim", ">i4"),
-        ("v_nulls", ">i4"),
-        ("v_oid", ">i4"),
-        ("v_dim", ">i4"),
-        ("v_lbound", ">i4"),
-    ]
-)
 _ELEM_I8 = np.dtype([("l", ">i4"), ("v", ">i8")])
 _ELEM_F8 = np.dtype([("l", ">i4"), ("v", ">f8")])
-_HEAD_W = _HEAD.itemsize // 2
-_MID_W = _MID.itemsize // 2
-_ELEM_W = _ELEM_I8.itemsize // 2
+
+
+@functools.cache
+def _row_template(size: int) -> np.ndarray[Any, Any]:
+    """One binary COPY row of a block of ``size`` points, constants filled in.
+
+    Fields: series, t0, t1 (int8), n (int4), ts (int8[]), vals (float8[]); an array is
+    its header (dimensions 1, no nulls, element type, length, lower bound 1) followed by
+    each element's length (8) and value.
+    """
+    array_header = [("ndim", ">i4"), ("nulls", ">i4"), ("oid", ">i4"), ("dim", ">i4")]
+    array_header.append(("lbound", ">i4"))
+    dtype = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("l_series", ">i4"),
+            ("series", ">i8"),
+            ("l_t0", ">i4"),
+            ("t0", ">i8"),
+            ("l_t1", ">i4"),
+            ("t1", ">i8"),
+            ("l_n", ">i4"),
+            ("n", ">i4"),
+            ("l_ts", ">i4"),
+            ("ts_header", array_header),
+            ("ts", _ELEM_I8, (size,)),
+            ("l_vals", ">i4"),
+            ("vals_header", array_header),
+            ("vals", _ELEM_F8, (size,)),
+        ]
+    )
+    row = np.zeros(1, dtype)
+    row["fields"] = 6
+    row["l_series"] = row["l_t0"] = row["l_t1"] = 8
+    row["l_n"] = 4
+    row["n"] = size
+    row["l_ts"] = row["l_vals"] = 20 + 12 * size
+    for name, oid in (("ts_header", _INT8_OID), ("vals_header", _FLOAT8_OID)):
+        row[name]["ndim"] = 1
+        row[name]["oid"] = oid
+        row[name]["dim"] = size
+        row[name]["lbound"] = 1
+    row["ts"]["l"] = 8
+    row["vals"]["l"] = 8
+    return row
 
 
 def block_bounds(series: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -105,56 +116,19 @@ def encode_blocks(
             subset of the blocks).
         ends: one past the last point of each of those blocks.
     """
-    n = series.shape[0]
-    b = starts.shape[0]
-    k = ends - starts
-    head = np.zeros(b, _HEAD)
-    head["fields"] = 6
-    head["l_series"] = head["l_t0"] = head["l_t1"] = 8
-    head["series"] = series[starts]
-    head["t0"] = ts[starts]
-    head["t1"] = ts[ends - 1]
-    head["l_n"] = 4
-    head["n"] = k
-    head["l_ts"] = 20 + 12 * k
-    head["ts_ndim"] = 1
-    head["ts_oid"] = _INT8_OID
-    head["ts_dim"] = k
-    head["ts_lbound"] = 1
-    mid = np.zeros(b, _MID)
-    mid["l_vals"] = 20 + 12 * k
-    mid["v_ndim"] = 1
-    mid["v_oid"] = _FLOAT8_OID
-    mid["v_dim"] = k
-    mid["v_lbound"] = 1
-    t_el = np.empty(n, _ELEM_I8)
-    t_el["l"] = 8
-    t_el["v"] = ts
-    v_el = np.empty(n, _ELEM_F8)
-    v_el["l"] = 8
-    v_el["v"] = value
-    words = np.concatenate(
-        [head.view(np.uint16), mid.view(np.uint16), t_el.view(np.uint16), v_el.view(np.uint16)]
-    )
-    # where each of a block's four segments is in `words`, and how long it is
-    base_mid = b * _HEAD_W
-    base_t = base_mid + b * _MID_W
-    base_v = base_t + n * _ELEM_W
-    idx = np.arange(b, dtype=np.int64)
-    src = np.stack(
-        [
-            idx * _HEAD_W,
-            base_t + starts * _ELEM_W,
-            base_mid + idx * _MID_W,
-            base_v + starts * _ELEM_W,
-        ],
-        axis=1,
-    ).ravel()
-    lengths = np.stack(
-        [np.full(b, _HEAD_W), k * _ELEM_W, np.full(b, _MID_W), k * _ELEM_W], axis=1
-    ).ravel()
-    dst = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    total = int(lengths.sum())
-    gather = np.arange(total, dtype=np.int64) + np.repeat(src - dst, lengths)
-    body: bytes = words[gather].tobytes()
-    return _COPY_HEADER + body + _COPY_TRAILER
+    sizes = ends - starts
+    parts = [_COPY_HEADER]
+    # Rows of one size share a numpy record type: each size is encoded in a few array
+    # operations, whatever the number of blocks (rows may come in any order).
+    for size in np.unique(sizes).tolist():
+        first = starts[sizes == size]
+        rows = np.repeat(_row_template(size), first.shape[0])
+        rows["series"] = series[first]
+        rows["t0"] = ts[first]
+        rows["t1"] = ts[first + (size - 1)]
+        points = first[:, None] + np.arange(size)
+        rows["ts"]["v"] = ts[points]
+        rows["vals"]["v"] = value[points]
+        parts.append(rows.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)

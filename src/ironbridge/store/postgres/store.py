@@ -504,8 +504,10 @@ class PostgresTelemetryStore:
         marks = checked_checkpoints(checkpoint)
         n = int(batch.series.shape[0])
         if n:
-            days = np.unique(np.floor_divide(batch.ts, DAY_US))
-            self.ensure_partitions({int(d) for d in days})
+            day = np.floor_divide(batch.ts, DAY_US)
+            lo, hi = int(day.min()), int(day.max())
+            # nearly every batch falls in one day: no sort for that case
+            self.ensure_partitions({lo} if lo == hi else {int(d) for d in np.unique(day)})
         with mapped_errors("append"), self._conn() as conn, conn.transaction():
             cur = conn.cursor()
             if n:
