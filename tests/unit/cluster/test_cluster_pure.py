@@ -94,3 +94,27 @@ def test_rollup_states_group_by_series_and_floor_bucket() -> None:
         [-30, 10, 70, 6],  # last_ts
         [1.0, 2.0, 3.0, -4.0],  # last_v
     ]
+
+
+class _Leases:
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+
+
+def test_workers_list_free_partitions_from_their_own_starting_points() -> None:
+    from ironbridge.cluster.supervisor import PartitionSupervisor
+
+    def free(worker: str, owners: dict[int, str], running: tuple[int, ...] = ()) -> list[int]:
+        sup = PartitionSupervisor(_Leases(worker), 6.0, 8)  # type: ignore[arg-type]
+        sup.running = {k: None for k in running}
+        return sup._free(owners)
+
+    owners = {1: "other", 5: "a"}
+    # unowned and own-but-not-running partitions, none held by another worker
+    assert sorted(free("a", owners)) == [0, 2, 3, 4, 5, 6, 7]
+    assert sorted(free("a", owners, running=(5, 6))) == [0, 2, 3, 4, 7]
+    # workers claiming at once start from different partitions (a hash of their id)
+    firsts = {free(f"host-{i}", {})[0] for i in range(20)}
+    assert len(firsts) > 3
+    order = free("host-1", {})
+    assert order == [(order[0] + i) % 8 for i in range(8)]
