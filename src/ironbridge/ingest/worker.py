@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from ironbridge.codec import decode_telemetry
+from ironbridge.ingest.batch import Item, to_points_many
 from ironbridge.ingest.events import to_events
 from ironbridge.ingest.ports import InboundMessage, MessageSource, Publisher
 from ironbridge.ingest.routes import RouteCache
@@ -267,9 +268,10 @@ class IngestWorker:
         self, msgs: Sequence[InboundMessage]
     ) -> tuple[Sequence[InboundMessage], PointBatch, list[Rejection], int, list[Event]]:
         now = self._clock()
-        parts: list[PointBatch] = []
         events: list[Event] = []
         rejections: list[Rejection] = []
+        items: list[Item] = []
+        sources: list[tuple[InboundMessage, str]] = []
         max_seq = 0
         for msg in msgs:
             seq = msg.stream_seq
@@ -296,14 +298,22 @@ class IngestWorker:
                 if msg.subject.endswith(".events"):
                     events.extend(to_events(msg.data, route, received_us(msg), now))
                     continue
-                points = to_points(decode_telemetry(msg.data), route, received_us(msg), now)
+                items.append((decode_telemetry(msg.data), route, received_us(msg)))
             except InvalidInput as exc:
                 rejections.append(
                     Rejection(message=msg, device_id=device_id, field=exc.field, reason=exc.reason)
                 )
                 continue
-            parts.append(points)
-        return msgs, PointBatch.concat(parts), rejections, max_seq, events
+            sources.append((msg, device_id))
+        # every message's samples validated together (one numpy pass per measurement set)
+        batch, errors = to_points_many(items, now)
+        for i, error in errors.items():
+            msg, device_id = sources[i]
+            rejections.append(
+                Rejection(message=msg, device_id=device_id, field=error.field, reason=error.reason)
+            )
+        rejections.sort(key=lambda r: r.message.stream_seq)
+        return msgs, batch, rejections, max_seq, events
 
     async def _replay_message(self, msg: InboundMessage, now: int) -> None:
         """Decode a committed message whose normalised batch was not published."""
