@@ -63,11 +63,11 @@ class PartitionSupervisor:
         # the renewal loop keeps trying)
         with contextlib.suppress(IronbridgeError):
             await self.leases.heartbeat()
-        self.ready = True
         # Workers started together: let the others' heartbeats land before the first
         # round, so each claims its share instead of one taking every partition and
-        # handing most back a round later.
+        # handing most back a round later. Ready after that: about to claim.
         await pause(stop, self._ttl / 6)
+        self.ready = True
         # Renewals run on their own: a slow claim (a consumer being created while the
         # stream elects a leader) must not let the leases already held expire.
         renewer = asyncio.create_task(self._renew_loop(stop), name=f"{self.kind}-lease-renewal")
