@@ -21,6 +21,7 @@ import orjson
 from ironbridge.model import InvalidInput
 
 _RESERVED = frozenset({"ts", "values", "asset"})
+_INT_ONLY = frozenset({int})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +95,7 @@ def _columnar(obj: dict[str, Any], where: str) -> Samples:
     prefix = f"{where}." if where else ""
     ts_list = obj["ts"]
     n = len(ts_list)
-    if all(type(t) is int for t in ts_list):
+    if set(map(type, ts_list)) <= _INT_ONLY:
         # the common case, checked in one pass (no per-element message formatting)
         ts: list[int | None] = ts_list
     else:

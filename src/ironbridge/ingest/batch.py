@@ -30,6 +30,8 @@ from ironbridge.store import DeviceRoute, PointBatch
 Item = tuple[Sequence[Samples], DeviceRoute, int]
 
 _Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: the value types of the batch path (exactly these: ``bool`` is not one)
+_NUMBERS = frozenset({int, float})
 
 
 @dataclass(slots=True)
@@ -54,7 +56,7 @@ def _pick(blocks: Sequence[Samples], route: DeviceRoute) -> list[tuple[_Plan, Sa
         series_map = route.series.get(asset_id)
         if series_map is None:
             return None
-        if not all(type(v) is float or type(v) is int for c in block.values.values() for v in c):
+        if not all(set(map(type, c)) <= _NUMBERS for c in block.values.values()):
             return None  # nulls, booleans or wrong types
         plan = _plan(route.types[asset_id], series_map, tuple(block.values))
         if plan is None:

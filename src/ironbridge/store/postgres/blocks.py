@@ -93,10 +93,13 @@ def block_bounds(series: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> np.n
     hour = np.floor_divide(ts, BLOCK_SPAN_US)
     cut = np.ones(n, np.bool_)
     cut[1:] = (series[1:] != series[:-1]) | (hour[1:] != hour[:-1])
+    # runs of one series and hour, each cut every BLOCK_POINTS points
     run_start = np.flatnonzero(cut)
-    run_of = np.cumsum(cut) - 1
-    pos = np.arange(n, dtype=np.int64) - run_start[run_of]
-    return np.flatnonzero(pos % BLOCK_POINTS == 0).astype(np.int64)
+    run_len = np.diff(run_start, append=n)
+    blocks = -(-run_len // BLOCK_POINTS)
+    first_block = np.cumsum(blocks) - blocks
+    within = np.arange(int(blocks.sum()), dtype=np.int64) - np.repeat(first_block, blocks)
+    return np.repeat(run_start, blocks) + within * BLOCK_POINTS
 
 
 def encode_blocks(
