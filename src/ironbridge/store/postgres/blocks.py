@@ -99,7 +99,8 @@ def block_bounds(series: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> np.n
     blocks = -(-run_len // BLOCK_POINTS)
     first_block = np.cumsum(blocks) - blocks
     within = np.arange(int(blocks.sum()), dtype=np.int64) - np.repeat(first_block, blocks)
-    return np.repeat(run_start, blocks) + within * BLOCK_POINTS
+    starts: np.ndarray[Any, Any] = np.repeat(run_start, blocks) + within * BLOCK_POINTS
+    return starts
 
 
 def encode_blocks(
