@@ -152,11 +152,13 @@ class PartitionSupervisor:
             results = await asyncio.gather(
                 *(self._claim(k) for k in wanted), return_exceptions=True
             )
+            failed = False
             for k, res in zip(wanted, results, strict=True):
                 if isinstance(res, BaseException):
                     _LOGGER.warning("could not start %s partition %d: %r", self.kind, k, res)
-            if len(self.running) >= target:
-                return
+                    failed = True
+            if failed or len(self.running) >= target:
+                return  # a failing start waits for the next round
             # some claims went to workers claiming at the same moment: look again
 
     async def _claim(self, k: int) -> None:
