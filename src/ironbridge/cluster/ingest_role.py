@@ -32,8 +32,13 @@ from ironbridge.cluster.partitions import (
 )
 from ironbridge.cluster.stores import ensure_streams_patiently, open_telemetry_store
 from ironbridge.cluster.supervisor import PartitionSupervisor
-from ironbridge.ingest import IngestWorker, RouteCache, platform_routes, resume_after
-from ironbridge.ingest.worker import batch_to_ipc
+from ironbridge.ingest import (
+    IngestWorker,
+    RouteCache,
+    batch_to_ipc,
+    platform_routes,
+    resume_after,
+)
 from ironbridge.model import IronbridgeError
 from ironbridge.predict.service import PREDICTION_MEASUREMENTS
 from ironbridge.settings import Settings

@@ -27,8 +27,9 @@ BLOCK_POINTS = 480
 #: a block lies within one epoch-aligned hour
 BLOCK_SPAN_US = 3_600_000_000
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_COPY_TRAILER = struct.pack(">h", -1)
+#: framing of a binary COPY stream (signature, flags, header extension; end marker)
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_TRAILER = struct.pack(">h", -1)
 _INT8_OID = 20
 _FLOAT8_OID = 701
 
@@ -121,7 +122,7 @@ def encode_blocks(
         ends: one past the last point of each of those blocks.
     """
     sizes = ends - starts
-    parts = [_COPY_HEADER]
+    parts = [COPY_HEADER]
     # Rows of one size share a numpy record type: each size is encoded in a few array
     # operations, whatever the number of blocks (rows may come in any order).
     for size in np.unique(sizes).tolist():
@@ -134,5 +135,5 @@ def encode_blocks(
         rows["ts"]["v"] = ts[points]
         rows["vals"]["v"] = value[points]
         parts.append(rows.tobytes())
-    parts.append(_COPY_TRAILER)
+    parts.append(COPY_TRAILER)
     return b"".join(parts)

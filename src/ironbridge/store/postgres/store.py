@@ -36,7 +36,13 @@ from ironbridge.store.duckdb.columnar import (
 )
 from ironbridge.store.points import PointBatch
 from ironbridge.store.ports import Agg, Checkpoint
-from ironbridge.store.postgres.blocks import BLOCK_SPAN_US, block_bounds, encode_blocks
+from ironbridge.store.postgres.blocks import (
+    BLOCK_SPAN_US,
+    COPY_HEADER,
+    COPY_TRAILER,
+    block_bounds,
+    encode_blocks,
+)
 from ironbridge.store.postgres.errors import mapped_errors
 from ironbridge.store.postgres.schema import (
     DAY_US,
@@ -65,8 +71,6 @@ EVENTS_SCHEMA = pa.schema(
 )
 
 # -- binary COPY ------------------------------------------------------------------------
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_COPY_TRAILER = struct.pack(">h", -1)
 _ROW3 = np.dtype(
     [
         ("n", ">i2"),
@@ -93,7 +97,7 @@ def encode_copy(*columns: np.ndarray[Any, Any]) -> bytes:
     for i, col in enumerate(columns):
         rows[f"l{i}"] = 8
         rows[f"c{i}"] = col
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
 def rollup_states(
@@ -178,24 +182,17 @@ def _merge_late(cur: Any, ls: Any, lt: Any, lv: Any, fresh: tuple[Any, Any, Any]
     same = (ks[1:] == ks[:-1]) & (kt[1:] == kt[:-1])
     superseded = np.append(same, False)  # a stored point a late one replaces
     replaces = np.insert(same, 0, False)  # a late point that replaces a stored one
-    keep = ~superseded
     fs, ft, fv = fresh
-    bs, bt, bv = (
-        np.concatenate((ks[keep], fs)),
-        np.concatenate((kt[keep], ft)),
-        np.concatenate((kv[keep], fv)),
-    )
-    order = np.lexsort((bt, bs))
-    added = (src == 1) & ~replaces
-    new = (
-        np.concatenate((ks[added], fs)),
-        np.concatenate((kt[added], ft)),
-        np.concatenate((kv[added], fv)),
-    )
-    new_order = np.lexsort((new[1], new[0]))
+
+    def with_fresh(mask: Any) -> tuple[Any, Any, Any]:
+        """The merged points under ``mask`` and the fresh ones, sorted by (series, ts)."""
+        a, b, c = (np.concatenate((x[mask], f)) for x, f in ((ks, fs), (kt, ft), (kv, fv)))
+        by = np.lexsort((b, a))
+        return a[by], b[by], c[by]
+
     return (
-        (bs[order], bt[order], bv[order]),
-        tuple(a[new_order] for a in new),
+        with_fresh(~superseded),
+        with_fresh((src == 1) & ~replaces),
         (ks[replaces], kt[replaces]),
     )
 
